@@ -1,0 +1,249 @@
+//! `/api/connections`: provider accounts, and the connection test.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Admin, json_body};
+use crate::api::App;
+use crate::error::ApiError;
+use crate::snapshot::Account;
+use crate::store::connections::{self, ConnectionInput, ConnectionPatch, ConnectionRow};
+use crate::store::{SecretBox, StoreResult};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    provider: String,
+    name: String,
+    api_key: Option<String>,
+    api_key_env: Option<String>,
+    base_url: Option<String>,
+    #[serde(default = "one")]
+    priority: i64,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A partial update. A field given as `null` is cleared.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    api_key: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    api_key_env: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    base_url: Option<Option<String>>,
+    priority: Option<i64>,
+    enabled: Option<bool>,
+}
+
+/// Tells "absent" (outer `None`) from "null" (`Some(None)`).
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestBody {
+    model: Option<String>,
+}
+
+/// A connection as the API shows it: never the key, only a preview.
+fn view(row: &ConnectionRow, secrets: &SecretBox) -> Value {
+    let preview = match connections::resolve_key(row, secrets) {
+        Ok(Some(key)) => Some(connections::preview(&key)),
+        _ => None,
+    };
+    let mut v = serde_json::to_value(row).unwrap_or_default();
+    v["has_api_key"] = json!(preview.is_some());
+    v["api_key_preview"] = json!(preview);
+    v
+}
+
+fn check_url(url: Option<&str>) -> Result<(), ApiError> {
+    match url {
+        Some(u)
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(char::is_whitespace) =>
+        {
+            Err(
+                ApiError::bad_request("base_url must be an http:// or https:// URL")
+                    .with_param("base_url"),
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+pub async fn list(_: Admin, State(app): State<App>) -> Result<Response, ApiError> {
+    let data = app
+        .store
+        .call(|conn, secrets| -> StoreResult<Vec<Value>> {
+            Ok(connections::list(conn)?
+                .iter()
+                .map(|r| view(r, secrets))
+                .collect())
+        })
+        .await?;
+    Ok(Json(json!({"data": data})).into_response())
+}
+
+pub async fn get_one(
+    _: Admin,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let v = app
+        .store
+        .call(move |conn, secrets| Ok(view(&connections::get(conn, id)?, secrets)))
+        .await?;
+    Ok(Json(v).into_response())
+}
+
+pub async fn create(_: Admin, State(app): State<App>, body: Bytes) -> Result<Response, ApiError> {
+    let body: CreateBody = json_body(&body)?;
+    let snapshot = app.snapshot.load();
+    let provider = snapshot
+        .provider_by_name(&body.provider)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("unknown provider `{}`", body.provider))
+                .with_param("provider")
+        })?
+        .id
+        .clone();
+    if body.name.trim().is_empty() {
+        return Err(ApiError::bad_request("name must not be empty").with_param("name"));
+    }
+    if body.api_key.is_some() && body.api_key_env.is_some() {
+        return Err(ApiError::bad_request(
+            "give api_key or api_key_env, not both",
+        ));
+    }
+    check_url(body.base_url.as_deref())?;
+    let input = ConnectionInput {
+        provider,
+        name: body.name,
+        api_key: body.api_key,
+        api_key_env: body.api_key_env,
+        base_url: body.base_url.map(|u| u.trim_end_matches('/').to_string()),
+        priority: body.priority,
+        enabled: body.enabled,
+    };
+    let v = app
+        .store
+        .call(move |conn, secrets| {
+            Ok(view(
+                &connections::insert(conn, secrets, &input, "api")?,
+                secrets,
+            ))
+        })
+        .await?;
+    app.reload().await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+pub async fn update(
+    _: Admin,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: PatchBody = json_body(&body)?;
+    check_url(body.base_url.as_ref().and_then(Option::as_deref))?;
+    if body.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(ApiError::bad_request("name must not be empty").with_param("name"));
+    }
+    let patch = ConnectionPatch {
+        name: body.name,
+        api_key: body.api_key,
+        api_key_env: body.api_key_env,
+        base_url: body
+            .base_url
+            .map(|u| u.map(|u| u.trim_end_matches('/').to_string())),
+        priority: body.priority,
+        enabled: body.enabled,
+    };
+    let v = app
+        .store
+        .call(move |conn, secrets| {
+            Ok(view(
+                &connections::update(conn, secrets, id, &patch)?,
+                secrets,
+            ))
+        })
+        .await?;
+    app.reload().await?;
+    Ok(Json(v).into_response())
+}
+
+pub async fn delete(
+    _: Admin,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    app.store
+        .call(move |conn, _| connections::delete(conn, id))
+        .await?;
+    app.reload().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Tries the connection against its upstream (`/models`, else a 1-token chat).
+pub async fn test(
+    _: Admin,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TestBody::default()
+    } else {
+        json_body(&body)?
+    };
+    let (row, api_key) = app
+        .store
+        .call(move |conn, secrets| {
+            let row = connections::get(conn, id)?;
+            let key = connections::resolve_key(&row, secrets)?;
+            Ok((row, key))
+        })
+        .await?;
+    let snapshot = app.snapshot.load();
+    let provider = snapshot
+        .provider_by_name(&row.provider)
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "the provider `{}` of this connection no longer exists",
+                row.provider
+            ))
+        })?
+        .clone();
+    let account = Account {
+        id: row.id,
+        provider: provider.id.clone(),
+        name: row.name,
+        api_key,
+        base_url: row.base_url.unwrap_or_else(|| provider.base_url.clone()),
+        priority: row.priority,
+    };
+    let result = app
+        .upstream
+        .test_account(&provider, &account, body.model.as_deref())
+        .await;
+    Ok(Json(result).into_response())
+}

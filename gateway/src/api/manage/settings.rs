@@ -1,0 +1,37 @@
+//! `/api/settings` (typed runtime settings) and `/api/combos` (read-only until routing lands).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use super::{Admin, json_body};
+use crate::api::App;
+use crate::error::ApiError;
+use crate::store;
+
+pub async fn get_all(_: Admin, State(app): State<App>) -> Response {
+    Json(&app.snapshot.load().settings).into_response()
+}
+
+/// Applies a partial object of settings; unknown names and bad values are
+/// refused whole, and nothing is written.
+pub async fn update(_: Admin, State(app): State<App>, body: Bytes) -> Result<Response, ApiError> {
+    let patch: Map<String, Value> = json_body(&body)?;
+    let next = app
+        .snapshot
+        .load()
+        .settings
+        .with_patch(&patch)
+        .map_err(ApiError::bad_request)?;
+    app.store
+        .call(move |conn, _| store::settings::save(conn, &patch))
+        .await?;
+    app.reload().await?;
+    Ok(Json(next).into_response())
+}
+
+pub async fn combos(_: Admin, State(app): State<App>) -> Response {
+    Json(json!({"data": app.snapshot.load().combos})).into_response()
+}

@@ -1,0 +1,127 @@
+//! The HTTP surface: the router, shared state, and helpers every handler uses.
+
+pub mod auth;
+pub mod manage;
+pub mod relay;
+pub mod request;
+pub mod v1;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::observe::UsageSink;
+use crate::providers::Catalog;
+use crate::providers::upstream::UpstreamClient;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+/// Everything handlers share.
+pub struct AppState {
+    /// The configuration the hot path reads; replaced whole on every change.
+    pub snapshot: ArcSwap<Snapshot>,
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    pub usage: UsageSink,
+    pub upstream: UpstreamClient,
+    pub started_at: Instant,
+    /// Serialises snapshot rebuilds so an older build never replaces a newer one.
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+pub type App = Arc<AppState>;
+
+impl AppState {
+    pub fn new(
+        snapshot: Snapshot,
+        store: Store,
+        catalog: Arc<Catalog>,
+        usage: UsageSink,
+        upstream: UpstreamClient,
+    ) -> AppState {
+        AppState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            store,
+            catalog,
+            usage,
+            upstream,
+            started_at: Instant::now(),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Rebuilds the snapshot from the store after a configuration change.
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        let _guard = self.reload_lock.lock().await;
+        let catalog = self.catalog.clone();
+        let snapshot = self
+            .store
+            .call(move |conn, secrets| Snapshot::build(&catalog, conn, secrets))
+            .await?;
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(())
+    }
+}
+
+/// Reads a request body up to `limit` bytes; a larger one is a 413.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return ApiError::payload_too_large(limit);
+            }
+            source = err.source();
+        }
+        ApiError::bad_request(format!("The request body could not be read: {e}"))
+    })
+}
+
+/// Every route of the gateway.
+pub fn router(app: App) -> Router {
+    let chat = post(v1::chat_completions);
+    let models = get(v1::list_models);
+    Router::new()
+        .route("/", get(root).head(root))
+        .route("/v1/chat/completions", chat.clone())
+        .route("/chat/completions", chat.clone())
+        .route("/v1/v1/chat/completions", chat)
+        .route("/v1/models", models.clone())
+        .route("/models", models.clone())
+        .route("/v1/v1/models", models)
+        .route("/v1/models/{*id}", get(v1::get_model))
+        .route("/models/{*id}", get(v1::get_model))
+        .nest("/api", manage::router())
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// What this server is, for humans and for clients' reachability checks.
+async fn root() -> Response {
+    axum::Json(json!({
+        "name": "OmniRoute",
+        "version": env!("CARGO_PKG_VERSION"),
+        "openai_base_path": "/v1",
+        "management_api": "/api",
+    }))
+    .into_response()
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!("Unknown route: {method} {}", uri.path()),
+    )
+    .with_code("unknown_route")
+    .into_response()
+}

@@ -1,0 +1,219 @@
+//! Relays an upstream OpenAI SSE stream to the caller as it arrives, cleaning chunks and counting usage on the side.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use serde_json::Value;
+
+use crate::observe::{UsageRecord, UsageSink};
+use crate::providers::ProviderDef;
+use crate::translate::sanitize;
+use crate::wire::openai_chat::TokenUsage;
+use crate::wire::sse::{SseSplitter, event_data, event_ranges};
+
+/// The usage record of a request, completed when its response ends.
+pub struct UsageDraft {
+    pub record: UsageRecord,
+    pub provider: Arc<ProviderDef>,
+    pub started: Instant,
+}
+
+impl UsageDraft {
+    /// Fills in tokens, cost, latency and outcome.
+    pub fn complete(
+        mut self,
+        usage: Option<TokenUsage>,
+        status: u16,
+        error: Option<String>,
+    ) -> UsageRecord {
+        let r = &mut self.record;
+        if let Some(u) = usage {
+            r.input_tokens = u.input;
+            r.output_tokens = u.output;
+            r.cached_tokens = u.cached;
+            r.reasoning_tokens = u.reasoning;
+            if let Some(model) = r
+                .upstream_model
+                .as_deref()
+                .and_then(|m| self.provider.model(m))
+            {
+                r.cost = model.cost(u.input, u.cached, u.output);
+            }
+        }
+        r.latency_ms = self.started.elapsed().as_millis() as u64;
+        r.status = status;
+        r.error = error;
+        self.record
+    }
+}
+
+/// The caller-facing body of a streamed completion.
+pub struct SseRelay {
+    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    splitter: SseSplitter,
+    /// The caller asked for `stream_options.include_usage`; when it did not,
+    /// the usage-only chunk we asked the upstream for is not forwarded.
+    caller_wants_usage: bool,
+    usage: Option<TokenUsage>,
+    pending: Option<UsageDraft>,
+    sink: UsageSink,
+    finished: bool,
+}
+
+impl SseRelay {
+    pub fn new(
+        upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+        caller_wants_usage: bool,
+        pending: UsageDraft,
+        sink: UsageSink,
+    ) -> SseRelay {
+        SseRelay {
+            upstream,
+            splitter: SseSplitter::default(),
+            caller_wants_usage,
+            usage: None,
+            pending: Some(pending),
+            sink,
+            finished: false,
+        }
+    }
+
+    /// Looks at each event of a block of whole events; returns the block
+    /// itself when nothing had to change (the common case: no copy).
+    fn observe(&mut self, block: Bytes) -> Bytes {
+        let mut rewritten: Option<BytesMut> = None;
+        for range in event_ranges(&block) {
+            let event = &block[range.clone()];
+            let replacement = self.inspect_event(event);
+            match (&mut rewritten, replacement) {
+                (None, None) => {}
+                (None, Some(new)) => {
+                    // First change: copy the untouched events before it.
+                    let mut out = BytesMut::with_capacity(block.len());
+                    out.extend_from_slice(&block[..range.start]);
+                    out.extend_from_slice(&new);
+                    rewritten = Some(out);
+                }
+                (Some(out), None) => out.extend_from_slice(event),
+                (Some(out), Some(new)) => out.extend_from_slice(&new),
+            }
+        }
+        match rewritten {
+            Some(out) => out.freeze(),
+            None => block,
+        }
+    }
+
+    /// `None`: forward the event as it is. `Some(bytes)`: forward these
+    /// bytes instead (empty to drop the event).
+    fn inspect_event(&mut self, event: &[u8]) -> Option<Vec<u8>> {
+        let data = event_data(event)?;
+        let has_usage = sanitize::contains_quoted(&data, b"usage");
+        if !has_usage && !sanitize::may_need_stripping(&data) {
+            return None;
+        }
+        let mut chunk: Value = serde_json::from_slice(&data).ok()?;
+        if let Some(usage) = TokenUsage::from_response(&chunk) {
+            self.usage = Some(usage);
+        }
+        let usage_only = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.is_empty())
+            && chunk.get("usage").is_some_and(|u| !u.is_null());
+        if usage_only && !self.caller_wants_usage {
+            return Some(Vec::new());
+        }
+        if !sanitize::strip_nonstandard(&mut chunk) {
+            return None;
+        }
+        let mut out = b"data: ".to_vec();
+        serde_json::to_writer(&mut out, &chunk).ok()?;
+        out.extend_from_slice(b"\n\n");
+        Some(out)
+    }
+
+    fn finish(&mut self, status: u16, error: Option<String>) {
+        self.finished = true;
+        if let Some(pending) = self.pending.take() {
+            self.sink
+                .send_now(pending.complete(self.usage, status, error));
+        }
+    }
+
+    fn mark_first_byte(&mut self) {
+        if let Some(p) = self.pending.as_mut() {
+            if p.record.ttft_ms.is_none() {
+                p.record.ttft_ms = Some(p.started.elapsed().as_millis() as u64);
+            }
+        }
+    }
+}
+
+/// An OpenAI-style error event that ends a broken stream.
+pub fn error_event(message: &str) -> Bytes {
+    let body = serde_json::json!({
+        "error": {"message": message, "type": "upstream_error", "param": null, "code": "stream_interrupted"}
+    });
+    Bytes::from(format!("data: {body}\n\n"))
+}
+
+impl Stream for SseRelay {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.mark_first_byte();
+                    match this.splitter.push(chunk) {
+                        Ok(Some(block)) => {
+                            let out = this.observe(block);
+                            if !out.is_empty() {
+                                return Poll::Ready(Some(Ok(out)));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let message = e.to_string();
+                            this.finish(502, Some(message.clone()));
+                            return Poll::Ready(Some(Ok(error_event(&message))));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let message = format!("the upstream stream broke: {e}");
+                    this.finish(502, Some(message.clone()));
+                    return Poll::Ready(Some(Ok(error_event(&message))));
+                }
+                Poll::Ready(None) => {
+                    let rest = this.splitter.finish().map(|b| this.observe(b));
+                    this.finish(200, None);
+                    return Poll::Ready(rest.filter(|b| !b.is_empty()).map(Ok));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SseRelay {
+    fn drop(&mut self) {
+        if self.pending.is_some() {
+            self.finish(
+                499,
+                Some("the client closed the connection before the stream ended".into()),
+            );
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The OpenAI-compatible data plane: `/v1/chat/completions` and `/v1/models`.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::relay::{SseRelay, UsageDraft};
+use super::request::ChatRequest;
+use super::{App, auth, read_body};
+use crate::error::ApiError;
+use crate::observe::UsageRecord;
+use crate::providers::upstream::error_text;
+use crate::providers::{Quirk, WireFormat};
+use crate::routing::resolve::{ResolveError, Route, resolve};
+use crate::snapshot::Snapshot;
+use crate::store::now_ms;
+use crate::translate::sanitize;
+use crate::wire::openai_chat::TokenUsage;
+
+/// Largest upstream body read whole (non-stream responses and error bodies).
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let snapshot = app.snapshot.load_full();
+    let grant = match auth::authenticate(&snapshot, &headers) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_response(),
+    };
+    let started = Instant::now();
+    let mut record = UsageRecord {
+        ts: now_ms(),
+        api_key_id: grant.as_ref().map(|g| g.id),
+        inbound_format: WireFormat::Openai.as_str().to_string(),
+        ..Default::default()
+    };
+    match relay_chat(
+        &app,
+        &snapshot,
+        grant.as_deref(),
+        body,
+        &mut record,
+        started,
+    )
+    .await
+    {
+        Ok(Reply::Streaming(response)) => response,
+        Ok(Reply::Complete(response)) => {
+            app.usage.send(record).await;
+            response
+        }
+        Err(e) => {
+            record.status = e.status.as_u16();
+            record.error = Some(e.message.clone());
+            record.latency_ms = started.elapsed().as_millis() as u64;
+            app.usage.send(record).await;
+            e.into_response()
+        }
+    }
+}
+
+enum Reply {
+    /// The response is whole and `record` is complete.
+    Complete(Response),
+    /// The response streams; its body sends the record when it ends.
+    Streaming(Response),
+}
+
+async fn relay_chat(
+    app: &App,
+    snapshot: &Snapshot,
+    grant: Option<&crate::snapshot::KeyGrant>,
+    body: Body,
+    record: &mut UsageRecord,
+    started: Instant,
+) -> Result<Reply, ApiError> {
+    let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+    let request = ChatRequest::parse(&body)?;
+    record.requested_model = request.model.clone();
+    record.stream = request.stream;
+
+    let route = resolve(snapshot, &request.model).map_err(|e| match e {
+        ResolveError::UnknownModel(m) => ApiError::model_not_found(&m),
+        ResolveError::NoAccount(p) => ApiError::no_connection(format!(
+            "No usable connection for provider `{p}`: add one with an API key (dashboard, /api/connections or the config file)."
+        )),
+    })?;
+    if let Some(grant) = grant {
+        let canonical = format!("{}/{}", route.provider.prefix, route.upstream_model);
+        if !grant.allows(&[&request.model, &canonical]) {
+            return Err(ApiError::forbidden(format!(
+                "This API key may not use the model `{}`.",
+                request.model
+            ))
+            .with_code("model_not_allowed"));
+        }
+    }
+    record.provider = Some(route.provider.id.clone());
+    record.upstream_model = Some(route.upstream_model.clone());
+    if route.provider.format != WireFormat::Openai {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "invalid_request_error",
+            format!(
+                "Provider `{}` speaks the {} format; translating Chat Completions to it is not available in this build.",
+                route.provider.id,
+                route.provider.format.as_str()
+            ),
+        ));
+    }
+
+    let account = &route.accounts[0];
+    record.connection_id = Some(account.id);
+    let ask_usage = request.stream && !route.provider.has_quirk(Quirk::NoStreamOptions);
+    let mut renames: Vec<(&str, &str)> = Vec::new();
+    if route.provider.has_quirk(Quirk::DeveloperAsSystem) {
+        renames.push(("developer", "system"));
+    }
+    if route.provider.has_quirk(Quirk::SystemAsUser) {
+        renames.push(("system", "user"));
+        renames.push(("developer", "user"));
+    }
+    let upstream_body =
+        Bytes::from(request.upstream_body(&route.upstream_model, ask_usage, &renames));
+    let caller_wants_usage = request.include_usage;
+    let stream = request.stream;
+    drop(request);
+    drop(body);
+
+    let timeout = Duration::from_secs(snapshot.settings.upstream_timeout_secs);
+    let send = app.upstream.post_json(
+        &route.provider,
+        account,
+        "/chat/completions",
+        upstream_body,
+        stream,
+    );
+    let response = match tokio::time::timeout(timeout, send).await {
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_error",
+                format!(
+                    "`{}` did not answer within {} s.",
+                    route.provider.id,
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(Err(e)) => {
+            return Err(ApiError::upstream_unreachable(format!(
+                "Cannot reach `{}` at {}: {}",
+                route.provider.id,
+                account.base_url,
+                error_chain(&e)
+            )));
+        }
+        Ok(Ok(response)) => response,
+    };
+
+    let status = response.status();
+    if !status.is_success() {
+        return upstream_error(response, record, started).await;
+    }
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if stream && is_sse {
+        let draft = UsageDraft {
+            record: std::mem::take(record),
+            provider: route.provider.clone(),
+            started,
+        };
+        let relay = SseRelay::new(
+            response.bytes_stream().boxed(),
+            caller_wants_usage,
+            draft,
+            app.usage.clone(),
+        );
+        let mut reply = Response::new(Body::from_stream(relay));
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        return Ok(Reply::Streaming(reply));
+    }
+    complete_response(response, &route, record, started).await
+}
+
+/// A whole (non-stream) upstream success: cleaned, counted, returned.
+async fn complete_response(
+    response: reqwest::Response,
+    route: &Route,
+    record: &mut UsageRecord,
+    started: Instant,
+) -> Result<Reply, ApiError> {
+    let status = response.status();
+    let body = read_upstream(response).await?;
+    let (body, usage) = clean_completion(body);
+    let draft = UsageDraft {
+        record: std::mem::take(record),
+        provider: route.provider.clone(),
+        started,
+    };
+    *record = draft.complete(usage, status.as_u16(), None);
+    let mut reply = Response::new(Body::from(body));
+    *reply.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK);
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Reply::Complete(reply))
+}
+
+/// Strips vendor fields from a completion and reads its usage. The body is
+/// returned untouched unless something had to be removed.
+fn clean_completion(body: Bytes) -> (Bytes, Option<TokenUsage>) {
+    if sanitize::may_need_stripping(&body) {
+        if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) {
+            let usage = TokenUsage::from_response(&value);
+            if sanitize::strip_nonstandard(&mut value) {
+                if let Ok(text) = serde_json::to_vec(&value) {
+                    return (Bytes::from(text), usage);
+                }
+            }
+            return (body, usage);
+        }
+    }
+    let usage = TokenUsage::from_json_bytes(&body);
+    (body, usage)
+}
+
+/// An upstream error keeps its status and message. An OpenAI-shaped error
+/// body is passed on as it is; anything else is wrapped in one.
+async fn upstream_error(
+    response: reqwest::Response,
+    record: &mut UsageRecord,
+    started: Instant,
+) -> Result<Reply, ApiError> {
+    let status = response.status();
+    let body = read_upstream(response).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let message = error_text(status.as_u16(), &text);
+    record.status = status.as_u16();
+    record.error = Some(message.clone());
+    record.latency_ms = started.elapsed().as_millis() as u64;
+    let openai_shaped = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .is_some_and(|v| v.get("error").is_some_and(|e| e.is_object()));
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let reply = if openai_shaped {
+        let mut reply = Response::new(Body::from(body));
+        *reply.status_mut() = status;
+        reply.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        reply
+    } else {
+        ApiError::new(status, "upstream_error", message).into_response()
+    };
+    Ok(Reply::Complete(reply))
+}
+
+async fn read_upstream(response: reqwest::Response) -> Result<Bytes, ApiError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > MAX_UPSTREAM_BODY)
+    {
+        return Err(ApiError::upstream_unreachable(
+            "The upstream response is too large.",
+        ));
+    }
+    let mut body = bytes::BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::upstream_unreachable(format!(
+                "The upstream response broke off: {}",
+                error_chain(&e)
+            ))
+        })?;
+        if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
+            return Err(ApiError::upstream_unreachable(
+                "The upstream response is too large.",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// An error with its causes, e.g. "error sending request: connection refused".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `GET /v1/models`: every model of every usable provider, as `prefix/model`.
+pub async fn list_models(State(app): State<App>, headers: HeaderMap) -> Response {
+    let snapshot = app.snapshot.load_full();
+    if let Err(e) = auth::authenticate(&snapshot, &headers) {
+        return e.into_response();
+    }
+    let data: Vec<serde_json::Value> = usable_models(&snapshot)
+        .map(|(owner, id)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{id}`.
+pub async fn get_model(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let snapshot = app.snapshot.load_full();
+    if let Err(e) = auth::authenticate(&snapshot, &headers) {
+        return e.into_response();
+    }
+    match usable_models(&snapshot).find(|(_, model)| *model == id) {
+        Some((owner, id)) => {
+            axum::Json(json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+                .into_response()
+        }
+        None => ApiError::model_not_found(&id).into_response(),
+    }
+}
+
+fn usable_models(snapshot: &Snapshot) -> impl Iterator<Item = (String, String)> + '_ {
+    snapshot
+        .providers
+        .iter()
+        .filter(|p| p.format == WireFormat::Openai && snapshot.is_usable(p))
+        .flat_map(|p| {
+            p.models
+                .iter()
+                .map(move |m| (p.id.clone(), format!("{}/{}", p.prefix, m.id)))
+        })
+}

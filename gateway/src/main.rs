@@ -1,0 +1,107 @@
+//! The headless `omniroute` binary: parse flags, start the gateway, stop cleanly on a signal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use omniroute::config::{Options, default_data_dir};
+use omniroute::{Gateway, Handle};
+
+/// OmniRoute: one local endpoint for every AI coding tool.
+#[derive(Parser, Debug)]
+#[command(name = "omniroute", version, about)]
+struct Cli {
+    /// Address to listen on [default: 127.0.0.1, or [server] host of the config file]
+    #[arg(long, env = "OMNIROUTE_HOST")]
+    host: Option<String>,
+    /// Port to listen on [default: 20128, or [server] port of the config file]
+    #[arg(long, env = "PORT")]
+    port: Option<u16>,
+    /// Where the database and key file live [default: ~/.omniroute]
+    #[arg(long, env = "DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A declarative TOML config file applied at start
+    #[arg(long, env = "OMNIROUTE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Do not open the dashboard in a browser
+    #[arg(long)]
+    no_open: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OMNIROUTE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("omniroute: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let options = Options {
+        host: cli.host,
+        port: cli.port,
+        data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
+        config_path: cli.config,
+        secret_key_hex: std::env::var("OMNIROUTE_SECRET_KEY").ok(),
+    };
+    let handle = match Gateway::start(options).await {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("omniroute: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    announce(&handle, cli.no_open);
+    wait_for_signal().await;
+    eprintln!("omniroute: shutting down, flushing usage records…");
+    handle.shutdown().await;
+    eprintln!("omniroute: stopped");
+    ExitCode::SUCCESS
+}
+
+fn announce(handle: &Handle, _no_open: bool) {
+    println!("Data dir: {}", handle.data_dir().display());
+    if let Some(key) = handle.generated_api_key() {
+        println!("Generated an API key (shown only this once, store it now): {key}");
+    }
+    // Last, so that whoever waits for this line has seen the ones above.
+    println!("OmniRoute listening on {}/v1", handle.url());
+    // The dashboard is not part of this build yet, so there is nothing to
+    // open in a browser; `--no-open` is accepted for scripts written today.
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,5 @@
+//! Observation of traffic: usage records and the sink that carries them to the store.
+
+pub mod usage;
+
+pub use usage::{UsageRecord, UsageSink};

@@ -1,0 +1,30 @@
+//! Routing: turning a requested model into the provider and connection that serve it.
+
+pub mod resolve;
+
+use serde::{Deserialize, Serialize};
+
+/// How a combo picks among its models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    FillFirst,
+    RoundRobin,
+    PowerOfTwoChoices,
+    Random,
+    LeastUsed,
+    CostOptimized,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::FillFirst => "fill-first",
+            Strategy::RoundRobin => "round-robin",
+            Strategy::PowerOfTwoChoices => "power-of-two-choices",
+            Strategy::Random => "random",
+            Strategy::LeastUsed => "least-used",
+            Strategy::CostOptimized => "cost-optimized",
+        }
+    }
+}

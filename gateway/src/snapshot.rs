@@ -1,0 +1,159 @@
+//! The immutable view of all configuration that the hot path reads, swapped atomically on change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::config::Settings;
+use crate::providers::{AuthKind, Catalog, ProviderDef};
+use crate::store::combos::ComboRow;
+use crate::store::{self, SecretBox, StoreResult};
+
+/// One usable provider account.
+#[derive(Debug)]
+pub struct Account {
+    pub id: i64,
+    pub provider: String,
+    pub name: String,
+    pub api_key: Option<String>,
+    /// The provider's base URL, or the connection's override.
+    pub base_url: String,
+    pub priority: i64,
+}
+
+/// What a gateway API key may do.
+#[derive(Debug)]
+pub struct KeyGrant {
+    pub id: i64,
+    pub name: String,
+    pub models: Vec<String>,
+}
+
+impl KeyGrant {
+    /// Whether any of `names` (the model as asked, and as `prefix/model`)
+    /// matches one of the key's patterns (`*`, `openai/*`, or exact).
+    pub fn allows(&self, names: &[&str]) -> bool {
+        self.models.iter().any(|pattern| {
+            names.iter().any(|name| match pattern.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => pattern == name,
+            })
+        })
+    }
+}
+
+/// Everything the data plane needs, built from the catalog and the store.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub providers: Vec<Arc<ProviderDef>>,
+    /// Every id, prefix and alias -> index into `providers`.
+    names: HashMap<String, usize>,
+    /// Enabled accounts by provider id, best priority first.
+    accounts: HashMap<String, Vec<Arc<Account>>>,
+    /// SHA-256 of each live key.
+    keys: HashMap<[u8; 32], Arc<KeyGrant>>,
+    pub settings: Settings,
+    pub combos: Vec<ComboRow>,
+}
+
+impl Snapshot {
+    /// Reads every table. A connection whose key cannot be decrypted is left
+    /// out (and logged) rather than failing the whole gateway.
+    pub fn build(
+        catalog: &Catalog,
+        conn: &Connection,
+        secrets: &SecretBox,
+    ) -> StoreResult<Snapshot> {
+        let mut providers: Vec<Arc<ProviderDef>> =
+            catalog.providers.iter().cloned().map(Arc::new).collect();
+        providers.extend(store::providers::list(conn)?.into_iter().map(Arc::new));
+        let mut names = HashMap::new();
+        for (i, p) in providers.iter().enumerate() {
+            for name in p.names() {
+                // Built-in providers come first and keep their names.
+                names.entry(name.to_string()).or_insert(i);
+            }
+        }
+
+        let mut accounts: HashMap<String, Vec<Arc<Account>>> = HashMap::new();
+        for row in store::connections::list(conn)?
+            .into_iter()
+            .filter(|r| r.enabled)
+        {
+            let Some(provider) = names.get(&row.provider).map(|&i| &providers[i]) else {
+                continue;
+            };
+            let api_key = match store::connections::resolve_key(&row, secrets) {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::error!(connection = row.id, error = %e, "skipping connection");
+                    continue;
+                }
+            };
+            accounts
+                .entry(provider.id.clone())
+                .or_default()
+                .push(Arc::new(Account {
+                    id: row.id,
+                    provider: provider.id.clone(),
+                    name: row.name,
+                    api_key,
+                    base_url: row.base_url.unwrap_or_else(|| provider.base_url.clone()),
+                    priority: row.priority,
+                }));
+        }
+        for list in accounts.values_mut() {
+            list.sort_by_key(|a| (a.priority, a.id));
+        }
+
+        let keys = store::api_keys::list(conn)?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .filter_map(|k| {
+                let hash: [u8; 32] = hex::decode(&k.key_hash).ok()?.try_into().ok()?;
+                Some((
+                    hash,
+                    Arc::new(KeyGrant {
+                        id: k.id,
+                        name: k.name,
+                        models: k.models,
+                    }),
+                ))
+            })
+            .collect();
+
+        Ok(Snapshot {
+            providers,
+            names,
+            accounts,
+            keys,
+            settings: Settings::from_stored(&store::settings::load(conn)?),
+            combos: store::combos::list(conn)?,
+        })
+    }
+
+    pub fn provider_by_name(&self, name: &str) -> Option<&Arc<ProviderDef>> {
+        self.names.get(name).map(|&i| &self.providers[i])
+    }
+
+    /// Enabled accounts of a provider, best first.
+    pub fn accounts(&self, provider_id: &str) -> &[Arc<Account>] {
+        self.accounts
+            .get(provider_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Whether a provider can be called: an account exists (a keyless
+    /// provider such as Ollama still needs one, naming where it runs).
+    pub fn is_usable(&self, provider: &ProviderDef) -> bool {
+        self.accounts(&provider.id)
+            .iter()
+            .any(|a| a.api_key.is_some() || provider.auth == AuthKind::None)
+    }
+
+    pub fn key(&self, hash: &[u8; 32]) -> Option<&Arc<KeyGrant>> {
+        self.keys.get(hash)
+    }
+}

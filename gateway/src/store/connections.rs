@@ -1,0 +1,300 @@
+//! Provider accounts (credentials) in the `connections` table, keys sealed with AES-256-GCM.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{SecretBox, StoreError, StoreResult, now_ms};
+
+/// A stored connection. The decrypted key is never part of this type's JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionRow {
+    pub id: i64,
+    pub provider: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret: Option<Vec<u8>>,
+    pub api_key_env: Option<String>,
+    pub base_url: Option<String>,
+    pub priority: i64,
+    pub enabled: bool,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Fields of a connection to create or replace.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionInput {
+    pub provider: String,
+    pub name: String,
+    pub api_key: Option<String>,
+    pub api_key_env: Option<String>,
+    pub base_url: Option<String>,
+    pub priority: i64,
+    pub enabled: bool,
+}
+
+/// A partial update; `None` leaves a field as it is. `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionPatch {
+    pub name: Option<String>,
+    pub api_key: Option<Option<String>>,
+    pub api_key_env: Option<Option<String>>,
+    pub base_url: Option<Option<String>>,
+    pub priority: Option<i64>,
+    pub enabled: Option<bool>,
+}
+
+fn row_to_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRow> {
+    Ok(ConnectionRow {
+        id: row.get("id")?,
+        provider: row.get("provider")?,
+        name: row.get("name")?,
+        secret: row.get("secret")?,
+        api_key_env: row.get("api_key_env")?,
+        base_url: row.get("base_url")?,
+        priority: row.get("priority")?,
+        enabled: row.get::<_, i64>("enabled")? != 0,
+        source: row.get("source")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
+
+fn conflict(e: rusqlite::Error, provider: &str, name: &str) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(format!(
+                "provider `{provider}` already has a connection named `{name}`"
+            ))
+        }
+        other => other.into(),
+    }
+}
+
+fn seal(secrets: &SecretBox, key: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
+    Ok(match key.filter(|k| !k.is_empty()) {
+        Some(k) => Some(secrets.seal_str(k)?),
+        None => None,
+    })
+}
+
+pub fn list(conn: &Connection) -> StoreResult<Vec<ConnectionRow>> {
+    let mut stmt = conn.prepare("SELECT * FROM connections ORDER BY provider, priority, id")?;
+    let rows = stmt.query_map([], row_to_connection)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, id: i64) -> StoreResult<ConnectionRow> {
+    conn.query_row(
+        "SELECT * FROM connections WHERE id = ?1",
+        [id],
+        row_to_connection,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("no connection with id {id}")))
+}
+
+pub fn insert(
+    conn: &Connection,
+    secrets: &SecretBox,
+    input: &ConnectionInput,
+    source: &str,
+) -> StoreResult<ConnectionRow> {
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO connections (provider, name, secret, api_key_env, base_url, priority, enabled, source, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![
+            input.provider,
+            input.name,
+            seal(secrets, input.api_key.as_deref())?,
+            input.api_key_env,
+            input.base_url,
+            input.priority,
+            input.enabled,
+            source,
+            now
+        ],
+    )
+    .map_err(|e| conflict(e, &input.provider, &input.name))?;
+    get(conn, conn.last_insert_rowid())
+}
+
+/// Creates or replaces the connection with the same provider and name
+/// (how the config file is applied on every start).
+pub fn upsert_by_name(
+    conn: &Connection,
+    secrets: &SecretBox,
+    input: &ConnectionInput,
+    source: &str,
+) -> StoreResult<ConnectionRow> {
+    let existing: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM connections WHERE provider = ?1 AND name = ?2",
+            params![input.provider, input.name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match existing {
+        None => insert(conn, secrets, input, source),
+        Some(id) => {
+            conn.execute(
+                "UPDATE connections SET secret=?2, api_key_env=?3, base_url=?4, priority=?5, enabled=?6, source=?7, updated_at=?8 WHERE id=?1",
+                params![
+                    id,
+                    seal(secrets, input.api_key.as_deref())?,
+                    input.api_key_env,
+                    input.base_url,
+                    input.priority,
+                    input.enabled,
+                    source,
+                    now_ms()
+                ],
+            )?;
+            get(conn, id)
+        }
+    }
+}
+
+pub fn update(
+    conn: &Connection,
+    secrets: &SecretBox,
+    id: i64,
+    patch: &ConnectionPatch,
+) -> StoreResult<ConnectionRow> {
+    let current = get(conn, id)?;
+    let name = patch.name.clone().unwrap_or(current.name.clone());
+    let secret = match &patch.api_key {
+        Some(key) => seal(secrets, key.as_deref())?,
+        None => current.secret.clone(),
+    };
+    let api_key_env = patch
+        .api_key_env
+        .clone()
+        .unwrap_or(current.api_key_env.clone());
+    let base_url = patch.base_url.clone().unwrap_or(current.base_url.clone());
+    conn.execute(
+        "UPDATE connections SET name=?2, secret=?3, api_key_env=?4, base_url=?5, priority=?6, enabled=?7, updated_at=?8 WHERE id=?1",
+        params![
+            id,
+            name,
+            secret,
+            api_key_env,
+            base_url,
+            patch.priority.unwrap_or(current.priority),
+            patch.enabled.unwrap_or(current.enabled),
+            now_ms()
+        ],
+    )
+    .map_err(|e| conflict(e, &current.provider, &name))?;
+    get(conn, id)
+}
+
+pub fn delete(conn: &Connection, id: i64) -> StoreResult<()> {
+    if conn.execute("DELETE FROM connections WHERE id = ?1", [id])? == 0 {
+        return Err(StoreError::NotFound(format!("no connection with id {id}")));
+    }
+    Ok(())
+}
+
+/// The key a connection presents upstream: its sealed key, else its env var.
+pub fn resolve_key(row: &ConnectionRow, secrets: &SecretBox) -> StoreResult<Option<String>> {
+    if let Some(sealed) = &row.secret {
+        return Ok(Some(secrets.open_str(sealed)?));
+    }
+    Ok(row
+        .api_key_env
+        .as_deref()
+        .and_then(|var| std::env::var(var).ok())
+        .filter(|k| !k.is_empty()))
+}
+
+/// A key shown to humans: its first and last four characters.
+pub fn preview(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 10 {
+        return "…".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrate;
+
+    fn db() -> (Connection, SecretBox) {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate::apply(&mut conn).unwrap();
+        (conn, SecretBox::from_key([1; 32]))
+    }
+
+    fn input(name: &str, key: &str) -> ConnectionInput {
+        ConnectionInput {
+            provider: "openai".into(),
+            name: name.into(),
+            api_key: Some(key.into()),
+            priority: 1,
+            enabled: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn key_is_stored_encrypted_and_resolves() {
+        let (conn, sb) = db();
+        let row = insert(&conn, &sb, &input("work", "sk-live-123456"), "api").unwrap();
+        let raw: Vec<u8> = conn
+            .query_row("SELECT secret FROM connections", [], |r| r.get(0))
+            .unwrap();
+        assert!(!raw.windows(6).any(|w| w == b"sk-liv"));
+        assert_eq!(
+            resolve_key(&row, &sb).unwrap().as_deref(),
+            Some("sk-live-123456")
+        );
+    }
+
+    #[test]
+    fn duplicate_name_conflicts_and_upsert_replaces() {
+        let (conn, sb) = db();
+        insert(&conn, &sb, &input("work", "k1-aaaaaaaaaa"), "api").unwrap();
+        assert!(matches!(
+            insert(&conn, &sb, &input("work", "k2"), "api"),
+            Err(StoreError::Conflict(_))
+        ));
+        let row = upsert_by_name(&conn, &sb, &input("work", "k3-bbbbbbbbbb"), "config").unwrap();
+        assert_eq!(
+            resolve_key(&row, &sb).unwrap().as_deref(),
+            Some("k3-bbbbbbbbbb")
+        );
+        assert_eq!(list(&conn).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn patch_changes_only_given_fields() {
+        let (conn, sb) = db();
+        let row = insert(&conn, &sb, &input("work", "k1-aaaaaaaaaa"), "api").unwrap();
+        let patch = ConnectionPatch {
+            priority: Some(5),
+            enabled: Some(false),
+            ..Default::default()
+        };
+        let row = update(&conn, &sb, row.id, &patch).unwrap();
+        assert_eq!((row.priority, row.enabled), (5, false));
+        assert_eq!(
+            resolve_key(&row, &sb).unwrap().as_deref(),
+            Some("k1-aaaaaaaaaa")
+        );
+    }
+
+    #[test]
+    fn preview_hides_the_middle() {
+        assert_eq!(preview("sk-abcdefghijklmnop"), "sk-a…mnop");
+        assert_eq!(preview("short"), "…");
+    }
+}

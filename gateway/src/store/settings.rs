@@ -1,0 +1,36 @@
+//! Raw key/value rows of the `settings` table; `config::settings` gives them types.
+
+use rusqlite::{Connection, params};
+use serde_json::{Map, Value};
+
+use super::StoreResult;
+
+/// Every stored setting. A value that is not JSON is skipped, not fatal.
+pub fn load(conn: &Connection) -> StoreResult<Map<String, Value>> {
+    let mut stmt = conn.prepare("SELECT key, value FROM settings")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut map = Map::new();
+    for row in rows {
+        let (key, text) = row?;
+        match serde_json::from_str(&text) {
+            Ok(value) => {
+                map.insert(key, value);
+            }
+            Err(e) => tracing::warn!(key, error = %e, "skipping unreadable setting"),
+        }
+    }
+    Ok(map)
+}
+
+/// Writes the given settings in one transaction.
+pub fn save(conn: &mut Connection, values: &Map<String, Value>) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    for (key, value) in values {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value.to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

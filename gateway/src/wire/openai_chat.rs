@@ -1,0 +1,91 @@
+//! OpenAI Chat Completions wire types the gateway reads: token usage.
+
+use serde_json::Value;
+
+/// Token counts of one response, in OpenAI's sense: cached tokens are part
+/// of the input, reasoning tokens part of the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+    pub cached: u64,
+    pub reasoning: u64,
+}
+
+fn number(v: &Value, path: &[&str]) -> Option<u64> {
+    path.iter().try_fold(v, |v, key| v.get(key))?.as_u64()
+}
+
+impl TokenUsage {
+    /// Reads `usage` from a response or chunk object; Groq's older streams
+    /// carry it in `x_groq.usage`.
+    pub fn from_response(obj: &Value) -> Option<TokenUsage> {
+        let usage = obj.get("usage").filter(|u| u.is_object()).or_else(|| {
+            obj.get("x_groq")
+                .and_then(|g| g.get("usage"))
+                .filter(|u| u.is_object())
+        })?;
+        Some(TokenUsage {
+            input: number(usage, &["prompt_tokens"]).unwrap_or(0),
+            output: number(usage, &["completion_tokens"]).unwrap_or(0),
+            cached: number(usage, &["prompt_tokens_details", "cached_tokens"])
+                .or_else(|| number(usage, &["prompt_cache_hit_tokens"]))
+                .unwrap_or(0),
+            reasoning: number(usage, &["completion_tokens_details", "reasoning_tokens"])
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// The parts of a response object that can hold usage; everything else is
+/// skipped without being built.
+#[derive(serde::Deserialize)]
+struct UsageEnvelope {
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    x_groq: Option<Value>,
+}
+
+impl TokenUsage {
+    /// Usage of a whole JSON response body, if it has any.
+    pub fn from_json_bytes(body: &[u8]) -> Option<TokenUsage> {
+        let envelope: UsageEnvelope = serde_json::from_slice(body).ok()?;
+        let mut obj = serde_json::Map::new();
+        if let Some(u) = envelope.usage {
+            obj.insert("usage".into(), u);
+        }
+        if let Some(g) = envelope.x_groq {
+            obj.insert("x_groq".into(), g);
+        }
+        TokenUsage::from_response(&Value::Object(obj))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_openai_deepseek_and_groq_shapes() {
+        let openai = json!({"usage": {"prompt_tokens": 10, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 2}}});
+        assert_eq!(
+            TokenUsage::from_response(&openai),
+            Some(TokenUsage {
+                input: 10,
+                output: 5,
+                cached: 4,
+                reasoning: 2
+            })
+        );
+        let deepseek = json!({"usage": {"prompt_tokens": 9, "completion_tokens": 1, "prompt_cache_hit_tokens": 8}});
+        assert_eq!(TokenUsage::from_response(&deepseek).unwrap().cached, 8);
+        let groq =
+            json!({"x_groq": {"id": "r", "usage": {"prompt_tokens": 3, "completion_tokens": 2}}});
+        assert_eq!(TokenUsage::from_response(&groq).unwrap().input, 3);
+        assert_eq!(TokenUsage::from_response(&json!({"usage": null})), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! Test harness: a real gateway on an ephemeral port, a temp data dir, mock upstreams, and the built binaries.
+
+pub mod mock;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use omniroute::{Gateway, Handle, Options};
+use serde_json::Value;
+
+/// The gateway API key every test config declares.
+pub const TEST_KEY: &str = "sk-omni-test-key-0001";
+
+/// A config file pointing the `openai` catalog provider and a user provider
+/// `mock` at the mock upstream.
+pub fn mock_config(mock_base_url: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+id = "mock"
+name = "Local mock"
+format = "openai"
+base_url = "{mock_base_url}"
+prefix = "mock"
+models = ["gpt-4.1"]
+
+[[connections]]
+provider = "openai"
+name = "work"
+api_key = "sk-upstream-openai"
+base_url = "{mock_base_url}"
+priority = 1
+
+[[connections]]
+provider = "mock"
+name = "local"
+api_key = "sk-upstream-mock"
+
+[[combos]]
+name = "my-stack"
+strategy = "fill-first"
+models = ["openai/gpt-4.1", "mock/some-model"]
+
+[[api_keys]]
+name = "ci"
+key = "{TEST_KEY}"
+models = ["*"]
+"#
+    )
+}
+
+/// A gateway started in this process on 127.0.0.1 with an ephemeral port.
+pub struct TestGateway {
+    pub handle: Option<Handle>,
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl TestGateway {
+    /// Starts with `config` (TOML) in a fresh data dir.
+    pub async fn start(config: &str) -> TestGateway {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data_dir, config).await
+    }
+
+    /// Starts with `config` in an existing data dir (restart tests).
+    pub async fn start_in(data_dir: tempfile::TempDir, config: &str) -> TestGateway {
+        let config_path = data_dir.path().join("omniroute.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let handle = Gateway::start(Options {
+            host: Some("127.0.0.1".into()),
+            port: Some(0),
+            data_dir: data_dir.path().to_path_buf(),
+            config_path: Some(config_path),
+            secret_key_hex: None,
+        })
+        .await
+        .expect("gateway starts");
+        TestGateway {
+            url: handle.url(),
+            handle: Some(handle),
+            data_dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// POST with the test key.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(TEST_KEY)
+    }
+
+    /// GET with the test key.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(TEST_KEY)
+    }
+
+    /// Stops the gateway (flushing usage) and hands back the data dir.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
+        }
+        self.data_dir
+    }
+
+    /// Usage records through the management API, newest first, after the
+    /// writer has caught up with `expected` records (or 10 s have passed).
+    pub async fn usage(&self, expected: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page: Value = self
+                .get("/api/usage?limit=1000")
+                .send()
+                .await
+                .expect("usage")
+                .json()
+                .await
+                .expect("json");
+            let rows = page["data"].as_array().cloned().unwrap_or_default();
+            if rows.len() >= expected || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Path of a binary of this workspace (built by `make test` before the tests
+/// run, next to the test executables).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build it first (`cargo build --workspace --bins`, as `make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// The `omniroute` binary as a child process.
+pub struct GatewayProcess {
+    pub child: Child,
+    pub url: String,
+    pub stdout_lines: Vec<String>,
+}
+
+/// Starts `omniroute` with `args` and waits for its "listening" line.
+pub fn spawn_gateway(args: &[&str], envs: &[(&str, &str)]) -> GatewayProcess {
+    let mut cmd = Command::new(workspace_binary("omniroute"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn omniroute");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                let found = line
+                    .strip_prefix("OmniRoute listening on ")
+                    .map(|u| u.trim_end_matches("/v1").to_string());
+                seen.push(line);
+                if let Some(url) = found {
+                    break url;
+                }
+            }
+            _ => {
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "omniroute exited before listening: {}\nstdout: {:?}\nstderr: {}",
+                    out.status,
+                    seen,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    drop(rest);
+    GatewayProcess {
+        child,
+        url,
+        stdout_lines: seen,
+    }
+}
+
+/// Runs `omniroute` expecting it to fail at start; returns (exit code, stderr).
+pub fn run_gateway_expect_failure(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(workspace_binary("omniroute"));
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            return (
+                status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("omniroute kept running although it should have refused to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM to a child process.
+pub fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+}

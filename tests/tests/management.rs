@@ -1,0 +1,521 @@
+//! Black-box tests of the management JSON API under `/api`.
+
+use axum::routing::post;
+use omniroute_tests::mock::MockUpstream;
+use omniroute_tests::{TestGateway, mock_config};
+use serde_json::{Value, json};
+
+async fn setup() -> (MockUpstream, TestGateway) {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
+    (mock, gw)
+}
+
+async fn json_of(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_api_needs_a_gateway_key() {
+    let (_mock, gw) = setup().await;
+    for path in [
+        "/api/providers",
+        "/api/connections",
+        "/api/keys",
+        "/api/settings",
+        "/api/usage",
+    ] {
+        let response = gw
+            .http
+            .get(format!("{}{path}", gw.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn providers_list_the_catalog_and_user_providers() {
+    let (_mock, gw) = setup().await;
+    let list = json_of(gw.get("/api/providers").send().await.unwrap(), 200).await;
+    let providers = list["data"].as_array().unwrap();
+    assert!(providers.len() >= 27, "{}", providers.len());
+    let openai = providers.iter().find(|p| p["id"] == "openai").unwrap();
+    assert_eq!(openai["source"], "catalog");
+    assert_eq!(openai["usable"], true);
+    assert!(
+        openai["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "gpt-4.1" && m["input"].as_f64().unwrap() > 0.0)
+    );
+    let mock = providers.iter().find(|p| p["id"] == "mock").unwrap();
+    assert_eq!(mock["source"], "user");
+
+    let created = json_of(
+        gw.post("/api/providers")
+            .json(&json!({"id": "lab", "name": "Lab box", "format": "openai", "base_url": "http://10.1.2.3:8000/v1/", "prefix": "lab", "models": ["qwen3"]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    assert_eq!(created["base_url"], "http://10.1.2.3:8000/v1");
+    json_of(gw.post("/api/providers").json(&json!({"id": "lab", "name": "again", "format": "openai", "base_url": "http://x/v1", "prefix": "lab2"})).send().await.unwrap(), 409).await;
+    json_of(gw.post("/api/providers").json(&json!({"id": "openai", "name": "x", "format": "openai", "base_url": "http://x/v1", "prefix": "zzz"})).send().await.unwrap(), 409).await;
+    json_of(gw.post("/api/providers").json(&json!({"id": "Bad Id", "name": "x", "format": "openai", "base_url": "http://x/v1", "prefix": "q"})).send().await.unwrap(), 400).await;
+    json_of(gw.post("/api/providers").json(&json!({"id": "q", "name": "x", "format": "klingon", "base_url": "http://x/v1", "prefix": "q"})).send().await.unwrap(), 400).await;
+
+    let replaced = json_of(
+        gw.http
+            .put(format!("{}/api/providers/lab", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .json(&json!({"id": "lab", "name": "Lab box 2", "format": "openai", "base_url": "http://10.1.2.3:9000/v1", "prefix": "lab"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(replaced["name"], "Lab box 2");
+    let delete = |id: &str| {
+        gw.http
+            .delete(format!("{}/api/providers/{id}", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .send()
+    };
+    json_of(delete("lab").await.unwrap(), 204).await;
+    json_of(delete("lab").await.unwrap(), 404).await;
+    json_of(delete("openai").await.unwrap(), 400).await;
+    // A provider with connections cannot go away under them.
+    json_of(delete("mock").await.unwrap(), 409).await;
+}
+
+#[tokio::test]
+async fn connections_crud_never_shows_the_key_and_takes_effect_at_once() {
+    let (mock, gw) = setup().await;
+    let model = json!({"model": "deepseek/deepseek-v4-pro", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&model)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+
+    let created = json_of(
+        gw.post("/api/connections")
+            .json(&json!({"provider": "ds", "name": "personal", "api_key": "sk-deepseek-secret-999", "base_url": mock.base_url(), "priority": 2}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    assert_eq!(created["provider"], "deepseek", "alias resolved to the id");
+    assert_eq!(created["api_key_preview"], "sk-d…-999");
+    assert!(!created.to_string().contains("sk-deepseek-secret-999"));
+    let id = created["id"].as_i64().unwrap();
+
+    // Usable immediately, with the stored key.
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&model)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        mock.received().last().unwrap().authorization.as_deref(),
+        Some("Bearer sk-deepseek-secret-999")
+    );
+
+    let list = json_of(gw.get("/api/connections").send().await.unwrap(), 200).await;
+    assert!(!list.to_string().contains("sk-deepseek-secret-999"));
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
+
+    let patch = |body: Value| {
+        gw.http
+            .patch(format!("{}/api/connections/{id}", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .json(&body)
+            .send()
+    };
+    let disabled = json_of(patch(json!({"enabled": false})).await.unwrap(), 200).await;
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(
+        disabled["api_key_preview"], "sk-d…-999",
+        "patch keeps the key"
+    );
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&model)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    json_of(
+        patch(json!({"enabled": true, "api_key": "sk-rotated-key-0000"}))
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&model)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        mock.received().last().unwrap().authorization.as_deref(),
+        Some("Bearer sk-rotated-key-0000")
+    );
+    json_of(patch(json!({"base_url": "ftp://nope"})).await.unwrap(), 400).await;
+    json_of(patch(json!({"colour": "red"})).await.unwrap(), 400).await;
+
+    json_of(
+        gw.post("/api/connections")
+            .json(&json!({"provider": "ds", "name": "personal", "api_key": "k"}))
+            .send()
+            .await
+            .unwrap(),
+        409,
+    )
+    .await;
+    json_of(
+        gw.post("/api/connections")
+            .json(&json!({"provider": "nope", "name": "x"}))
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    json_of(
+        gw.post("/api/connections")
+            .header("content-type", "application/json")
+            .body("{bad")
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+
+    let del = gw
+        .http
+        .delete(format!("{}/api/connections/{id}", gw.url))
+        .bearer_auth(omniroute_tests::TEST_KEY)
+        .send()
+        .await
+        .unwrap();
+    json_of(del, 204).await;
+    json_of(
+        gw.get(&format!("/api/connections/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&model)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+}
+
+#[tokio::test]
+async fn connection_test_uses_models_then_falls_back_to_a_tiny_chat() {
+    let (_mock, gw) = setup().await;
+    let conns = json_of(gw.get("/api/connections").send().await.unwrap(), 200).await;
+    let openai_id = conns["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "openai")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let result = json_of(
+        gw.post(&format!("/api/connections/{openai_id}/test"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (result["ok"].as_bool(), result["method"].as_str()),
+        (Some(true), Some("models")),
+        "{result}"
+    );
+
+    // An upstream without /models: the test falls back to a one-token chat.
+    let no_models = MockUpstream::start_without_models().await;
+    let created = json_of(
+        gw.post("/api/connections")
+            .json(&json!({"provider": "groq", "name": "t", "api_key": "gsk-123456789", "base_url": no_models.base_url()}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let result = json_of(
+        gw.post(&format!("/api/connections/{id}/test"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (result["ok"].as_bool(), result["method"].as_str()),
+        (Some(true), Some("chat")),
+        "{result}"
+    );
+    let sent = no_models.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["max_tokens"], 1);
+
+    // A failing chat reports the upstream's message.
+    let result = json_of(
+        gw.post(&format!("/api/connections/{id}/test"))
+            .json(&json!({"model": "error-401"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(result["ok"], false);
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("Incorrect API key"),
+        "{result}"
+    );
+
+    // An upstream that rejects the key on /models.
+    let rejecting = axum::Router::new().route("/v1/models", axum::routing::get(|| async {
+        (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": {"message": "Invalid API key", "type": "invalid_request_error"}})))
+    })).route("/v1/chat/completions", post(|| async { "unused" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, rejecting).await.unwrap() });
+    let created = json_of(
+        gw.post("/api/connections")
+            .json(&json!({"provider": "xai", "name": "bad", "api_key": "xai-bad-key-1", "base_url": format!("http://{addr}/v1")}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let result = json_of(
+        gw.post(&format!("/api/connections/{}/test", created["id"]))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (result["ok"].as_bool(), result["status"].as_u64()),
+        (Some(false), Some(401)),
+        "{result}"
+    );
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid API key")
+    );
+}
+
+#[tokio::test]
+async fn keys_are_shown_once_and_revocation_takes_effect() {
+    let (_mock, gw) = setup().await;
+    let created = json_of(
+        gw.post("/api/keys")
+            .json(&json!({"name": "laptop", "models": ["openai/*"]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sk-omni-"));
+    let list = json_of(gw.get("/api/keys").send().await.unwrap(), 200).await;
+    assert!(!list.to_string().contains(&key), "the key is never listed");
+    let row = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "laptop")
+        .unwrap()
+        .clone();
+    assert_eq!(row["models"], json!(["openai/*"]));
+
+    let call = || {
+        gw.http
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(&key)
+            .json(&json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), 200);
+    let id = row["id"].as_i64().unwrap();
+    let revoke = || {
+        gw.http
+            .delete(format!("{}/api/keys/{id}", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .send()
+    };
+    let revoked = json_of(revoke().await.unwrap(), 200).await;
+    assert!(revoked["revoked_at"].as_i64().is_some());
+    assert_eq!(call().await.unwrap().status(), 401);
+    json_of(revoke().await.unwrap(), 409).await;
+    json_of(
+        gw.post("/api/keys")
+            .json(&json!({"name": "laptop"}))
+            .send()
+            .await
+            .unwrap(),
+        409,
+    )
+    .await;
+    json_of(
+        gw.post("/api/keys")
+            .json(&json!({"name": "x", "models": []}))
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+
+    // Usage counters of the key moved.
+    let rows = gw.usage(1).await;
+    assert_eq!(rows[0]["api_key_id"].as_i64(), Some(id));
+    let list = json_of(gw.get("/api/keys").send().await.unwrap(), 200).await;
+    let row = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "laptop")
+        .unwrap()
+        .clone();
+    assert_eq!(row["request_count"], 1);
+    assert!(row["last_used_at"].as_i64().is_some());
+}
+
+#[tokio::test]
+async fn settings_are_validated_and_applied() {
+    let (_mock, gw) = setup().await;
+    let settings = json_of(gw.get("/api/settings").send().await.unwrap(), 200).await;
+    assert_eq!(settings["usage_retention_days"], 90);
+    assert_eq!(settings["require_api_key"], true);
+    let patch = |body: Value| {
+        gw.http
+            .patch(format!("{}/api/settings", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .json(&body)
+            .send()
+    };
+    json_of(
+        patch(json!({"usage_retention_days": 0})).await.unwrap(),
+        400,
+    )
+    .await;
+    json_of(patch(json!({"mystery": 1})).await.unwrap(), 400).await;
+    let updated = json_of(patch(json!({"max_body_bytes": 2048})).await.unwrap(), 200).await;
+    assert_eq!(updated["max_body_bytes"], 2048);
+    // The new limit applies to the next request.
+    let big = json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&big)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        413
+    );
+    // Turning keys off lets anonymous callers in.
+    json_of(patch(json!({"require_api_key": false})).await.unwrap(), 200).await;
+    let anon = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 200);
+}
+
+#[tokio::test]
+async fn usage_filters_narrow_the_log() {
+    let (_mock, gw) = setup().await;
+    let send = |model: &str| {
+        gw.post("/v1/chat/completions")
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    send("openai/gpt-4.1").await.unwrap();
+    send("mock/gpt-4.1").await.unwrap();
+    send("mock/error-500").await.unwrap();
+    send("nosuch/model").await.unwrap();
+    assert_eq!(gw.usage(4).await.len(), 4);
+    let count = |query: &str| {
+        let request = gw.get(&format!("/api/usage?{query}"));
+        async move {
+            request.send().await.unwrap().json::<Value>().await.unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count("provider=mock").await, 2);
+    assert_eq!(count("model=openai/gpt-4.1").await, 1);
+    assert_eq!(count("ok=false").await, 2);
+    assert_eq!(count("status=404").await, 1);
+    assert_eq!(count("limit=1").await, 1);
+    assert_eq!(count("since=0&until=1").await, 0);
+    let bad = gw.get("/api/usage?limit=lots").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let combos = json_of(gw.get("/api/combos").send().await.unwrap(), 200).await;
+    assert_eq!(combos["data"][0]["name"], "my-stack");
+    assert_eq!(
+        combos["data"][0]["models"],
+        json!(["openai/gpt-4.1", "mock/some-model"])
+    );
+}
