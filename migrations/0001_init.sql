@@ -8,7 +8,7 @@ CREATE TABLE providers (
     base_url    TEXT NOT NULL,
     prefix      TEXT NOT NULL UNIQUE,
     auth        TEXT NOT NULL DEFAULT 'bearer',
-    models      TEXT NOT NULL DEFAULT '[]',   -- JSON array of model ids
+    models      TEXT NOT NULL DEFAULT '[]',   -- JSON array of {id, input, output, ...} objects
     source      TEXT NOT NULL DEFAULT 'api',  -- 'api' or 'config'
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL

@@ -160,6 +160,7 @@ impl Gateway {
             catalog,
             usage.clone(),
             UpstreamClient::new()?,
+            addr,
         ));
         let pruner = tokio::spawn(prune_periodically(app.clone()));
         tracing::debug!(retention_days, "usage retention");

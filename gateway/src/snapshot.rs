@@ -31,6 +31,11 @@ pub struct KeyGrant {
 }
 
 impl KeyGrant {
+    /// A key for every model, which may also manage the gateway.
+    pub fn is_full_access(&self) -> bool {
+        self.models.iter().any(|m| m == "*")
+    }
+
     /// Whether any of `names` (the model as asked, and as `prefix/model`)
     /// matches one of the key's patterns (`*`, `openai/*`, or exact).
     pub fn allows(&self, names: &[&str]) -> bool {
@@ -155,5 +160,13 @@ impl Snapshot {
 
     pub fn key(&self, hash: &[u8; 32]) -> Option<&Arc<KeyGrant>> {
         self.keys.get(hash)
+    }
+
+    /// Ids of the live keys that may manage the gateway.
+    pub fn full_access_key_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.keys
+            .values()
+            .filter(|k| k.is_full_access())
+            .map(|k| k.id)
     }
 }

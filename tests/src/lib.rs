@@ -68,10 +68,16 @@ impl TestGateway {
 
     /// Starts with `config` in an existing data dir (restart tests).
     pub async fn start_in(data_dir: tempfile::TempDir, config: &str) -> TestGateway {
+        Self::start_on("127.0.0.1", data_dir, config).await
+    }
+
+    /// Starts listening on `host` (port chosen by the OS); requests go to
+    /// the loopback address either way.
+    pub async fn start_on(host: &str, data_dir: tempfile::TempDir, config: &str) -> TestGateway {
         let config_path = data_dir.path().join("omniroute.toml");
         std::fs::write(&config_path, config).expect("write config");
         let handle = Gateway::start(Options {
-            host: Some("127.0.0.1".into()),
+            host: Some(host.into()),
             port: Some(0),
             data_dir: data_dir.path().to_path_buf(),
             config_path: Some(config_path),
@@ -80,7 +86,7 @@ impl TestGateway {
         .await
         .expect("gateway starts");
         TestGateway {
-            url: handle.url(),
+            url: format!("http://127.0.0.1:{}", handle.addr().port()),
             handle: Some(handle),
             data_dir,
             http: reqwest::Client::new(),

@@ -96,7 +96,7 @@ async fn providers_list_the_catalog_and_user_providers() {
     };
     json_of(delete("lab").await.unwrap(), 204).await;
     json_of(delete("lab").await.unwrap(), 404).await;
-    json_of(delete("openai").await.unwrap(), 400).await;
+    json_of(delete("openai").await.unwrap(), 409).await;
     // A provider with connections cannot go away under them.
     json_of(delete("mock").await.unwrap(), 409).await;
 }
@@ -517,5 +517,214 @@ async fn usage_filters_narrow_the_log() {
     assert_eq!(
         combos["data"][0]["models"],
         json!(["openai/gpt-4.1", "mock/some-model"])
+    );
+}
+
+#[tokio::test]
+async fn only_full_access_keys_manage_and_errors_stay_json() {
+    let mock = MockUpstream::start().await;
+    let config = mock_config(&mock.base_url())
+        + "\n[[api_keys]]\nname = \"narrow\"\nkey = \"sk-omni-narrow-key\"\nmodels = [\"mock/*\"]\n";
+    let gw = TestGateway::start(&config).await;
+    let narrow = gw
+        .http
+        .get(format!("{}/api/keys", gw.url))
+        .bearer_auth("sk-omni-narrow-key")
+        .send()
+        .await
+        .unwrap();
+    json_of(narrow, 403).await;
+    // The narrow key sees only its own models.
+    let models = gw
+        .http
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth("sk-omni-narrow-key")
+        .send()
+        .await
+        .unwrap();
+    let models = json_of(models, 200).await;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|id| id.starts_with("mock/")),
+        "{ids:?}"
+    );
+
+    // Non-numeric ids and wrong methods answer in JSON too.
+    let body = json_of(gw.get("/api/connections/abc").send().await.unwrap(), 400).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("integer")
+    );
+    let body = json_of(
+        gw.http
+            .delete(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    json_of(
+        gw.post("/api/keys")
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap(),
+        413,
+    )
+    .await;
+
+    // Even with keys optional on the data plane, /api still needs one.
+    let patch = gw
+        .http
+        .patch(format!("{}/api/settings", gw.url))
+        .bearer_auth(omniroute_tests::TEST_KEY)
+        .json(&json!({"require_api_key": false}));
+    json_of(patch.send().await.unwrap(), 200).await;
+    json_of(
+        gw.http
+            .get(format!("{}/api/keys", gw.url))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_full_access_key_cannot_be_revoked() {
+    let (_mock, gw) = setup().await;
+    let keys = json_of(gw.get("/api/keys").send().await.unwrap(), 200).await;
+    let ci = keys["data"][0]["id"].as_i64().unwrap();
+    let revoke = |id: i64| {
+        gw.http
+            .delete(format!("{}/api/keys/{id}", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .send()
+    };
+    let body = json_of(revoke(ci).await.unwrap(), 409).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("last full-access key")
+    );
+    let other = json_of(
+        gw.post("/api/keys")
+            .json(&json!({"name": "second"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    json_of(revoke(other["id"].as_i64().unwrap()).await.unwrap(), 200).await;
+}
+
+#[tokio::test]
+async fn a_connection_holds_a_key_or_an_env_var_never_both() {
+    let (_mock, gw) = setup().await;
+    let created = json_of(
+        gw.post("/api/connections")
+            .json(&json!({"provider": "groq", "name": "g", "api_key": "gsk-1234567890"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let patch = |body: Value| {
+        gw.http
+            .patch(format!("{}/api/connections/{id}", gw.url))
+            .bearer_auth(omniroute_tests::TEST_KEY)
+            .json(&body)
+            .send()
+    };
+    let switched = json_of(
+        patch(json!({"api_key_env": "GROQ_API_KEY_FOR_TEST"}))
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        switched["has_api_key"], false,
+        "the stored key is gone: {switched}"
+    );
+    assert_eq!(switched["api_key_env"], "GROQ_API_KEY_FOR_TEST");
+    json_of(
+        patch(json!({"api_key": "a-key-1234567", "api_key_env": "B"}))
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    let back = json_of(
+        patch(json!({"api_key": "gsk-abcdefghij"})).await.unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (back["has_api_key"].as_bool(), back["api_key_env"].as_str()),
+        (Some(true), None)
+    );
+}
+
+#[tokio::test]
+async fn usage_pages_end_with_no_next_cursor() {
+    let (_mock, gw) = setup().await;
+    for _ in 0..3 {
+        gw.post("/v1/chat/completions").json(&json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "hi"}]})).send().await.unwrap();
+    }
+    gw.usage(3).await;
+    let first = json_of(gw.get("/api/usage?limit=2").send().await.unwrap(), 200).await;
+    let cursor = first["next_before_id"]
+        .as_i64()
+        .expect("a full page has a cursor");
+    let second = json_of(
+        gw.get(&format!("/api/usage?limit=2&before_id={cursor}"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(second["data"].as_array().unwrap().len(), 1);
+    assert!(second["next_before_id"].is_null());
+}
+
+#[tokio::test]
+async fn keys_cannot_be_made_optional_on_a_public_address() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start_on(
+        "0.0.0.0",
+        tempfile::tempdir().unwrap(),
+        &mock_config(&mock.base_url()),
+    )
+    .await;
+    let patch = gw
+        .http
+        .patch(format!("{}/api/settings", gw.url))
+        .bearer_auth(omniroute_tests::TEST_KEY)
+        .json(&json!({"require_api_key": false}));
+    let body = json_of(patch.send().await.unwrap(), 409).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not loopback")
     );
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub usage: UsageSink,
     pub upstream: UpstreamClient,
     pub started_at: Instant,
+    /// Where the server listens; settings that would make a public address unsafe are refused.
+    pub listen: std::net::SocketAddr,
     /// Serialises snapshot rebuilds so an older build never replaces a newer one.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -47,6 +49,7 @@ impl AppState {
         catalog: Arc<Catalog>,
         usage: UsageSink,
         upstream: UpstreamClient,
+        listen: std::net::SocketAddr,
     ) -> AppState {
         AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -55,6 +58,7 @@ impl AppState {
             usage,
             upstream,
             started_at: Instant::now(),
+            listen,
             reload_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -99,9 +103,11 @@ pub fn router(app: App) -> Router {
         .route("/models", models.clone())
         .route("/v1/v1/models", models)
         .route("/v1/models/{*id}", get(v1::get_model))
+        .route("/v1/v1/models/{*id}", get(v1::get_model))
         .route("/models/{*id}", get(v1::get_model))
         .nest("/api", manage::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
 }
 
@@ -113,6 +119,16 @@ async fn root() -> Response {
         "openai_base_path": "/v1",
         "management_api": "/api",
     }))
+    .into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .with_code("method_not_allowed")
     .into_response()
 }
 

@@ -112,7 +112,8 @@ async fn relay_chat(
                 route.provider.id,
                 route.provider.format.as_str()
             ),
-        ));
+        )
+        .with_code("format_not_supported"));
     }
 
     let account = &route.accounts[0];
@@ -151,7 +152,8 @@ async fn relay_chat(
                     route.provider.id,
                     timeout.as_secs()
                 ),
-            ));
+            )
+            .with_code("upstream_timeout"));
         }
         Ok(Err(e)) => {
             return Err(ApiError::upstream_unreachable(format!(
@@ -316,11 +318,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// `GET /v1/models`: every model of every usable provider, as `prefix/model`.
 pub async fn list_models(State(app): State<App>, headers: HeaderMap) -> Response {
     let snapshot = app.snapshot.load_full();
-    if let Err(e) = auth::authenticate(&snapshot, &headers) {
-        return e.into_response();
-    }
+    let grant = match auth::authenticate(&snapshot, &headers) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_response(),
+    };
     let data: Vec<serde_json::Value> = usable_models(&snapshot)
-        .map(|(owner, id)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+        .filter(|(_, id)| grant.as_ref().is_none_or(|g| g.allows(&[id])))
+        .map(|(owner, id)| model_object(&owner, &id))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
@@ -332,16 +336,21 @@ pub async fn get_model(
     Path(id): Path<String>,
 ) -> Response {
     let snapshot = app.snapshot.load_full();
-    if let Err(e) = auth::authenticate(&snapshot, &headers) {
-        return e.into_response();
-    }
-    match usable_models(&snapshot).find(|(_, model)| *model == id) {
-        Some((owner, id)) => {
-            axum::Json(json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
-                .into_response()
-        }
+    let grant = match auth::authenticate(&snapshot, &headers) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_response(),
+    };
+    let found = usable_models(&snapshot)
+        .filter(|(_, model)| grant.as_ref().is_none_or(|g| g.allows(&[model])))
+        .find(|(_, model)| *model == id);
+    match found {
+        Some((owner, id)) => axum::Json(model_object(&owner, &id)).into_response(),
         None => ApiError::model_not_found(&id).into_response(),
     }
+}
+
+fn model_object(owner: &str, id: &str) -> serde_json::Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": owner})
 }
 
 fn usable_models(snapshot: &Snapshot) -> impl Iterator<Item = (String, String)> + '_ {

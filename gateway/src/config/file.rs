@@ -128,7 +128,8 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-fn is_http_url(url: &str) -> bool {
+/// An `http://` or `https://` URL with a host and no spaces.
+pub fn is_http_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));

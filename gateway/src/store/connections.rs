@@ -167,14 +167,24 @@ pub fn update(
 ) -> StoreResult<ConnectionRow> {
     let current = get(conn, id)?;
     let name = patch.name.clone().unwrap_or(current.name.clone());
-    let secret = match &patch.api_key {
-        Some(key) => seal(secrets, key.as_deref())?,
-        None => current.secret.clone(),
+    // A connection has a stored key or an env var, never both: setting one
+    // clears the other unless the same patch sets both.
+    let (secret, api_key_env) = match (&patch.api_key, &patch.api_key_env) {
+        (Some(Some(_)), Some(Some(_))) => {
+            return Err(StoreError::Invalid(
+                "give api_key or api_key_env, not both".into(),
+            ));
+        }
+        (Some(key), None) if key.is_some() => (seal(secrets, key.as_deref())?, None),
+        (None, Some(env)) if env.is_some() => (None, env.clone()),
+        (key, env) => (
+            match key {
+                Some(k) => seal(secrets, k.as_deref())?,
+                None => current.secret.clone(),
+            },
+            env.clone().unwrap_or(current.api_key_env.clone()),
+        ),
     };
-    let api_key_env = patch
-        .api_key_env
-        .clone()
-        .unwrap_or(current.api_key_env.clone());
     let base_url = patch.base_url.clone().unwrap_or(current.base_url.clone());
     conn.execute(
         "UPDATE connections SET name=?2, secret=?3, api_key_env=?4, base_url=?5, priority=?6, enabled=?7, updated_at=?8 WHERE id=?1",

@@ -1,15 +1,16 @@
 //! `/api/connections`: provider accounts, and the connection test.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Admin, json_body};
+use super::{Admin, Id, json_body, optional_json_body};
 use crate::api::App;
+use crate::config::file::is_http_url;
 use crate::error::ApiError;
 use crate::snapshot::Account;
 use crate::store::connections::{self, ConnectionInput, ConnectionPatch, ConnectionRow};
@@ -77,15 +78,10 @@ fn view(row: &ConnectionRow, secrets: &SecretBox) -> Value {
 
 fn check_url(url: Option<&str>) -> Result<(), ApiError> {
     match url {
-        Some(u)
-            if !(u.starts_with("http://") || u.starts_with("https://"))
-                || u.contains(char::is_whitespace) =>
-        {
-            Err(
-                ApiError::bad_request("base_url must be an http:// or https:// URL")
-                    .with_param("base_url"),
-            )
-        }
+        Some(u) if !is_http_url(u) => Err(ApiError::bad_request(
+            "base_url must be an http:// or https:// URL",
+        )
+        .with_param("base_url")),
         _ => Ok(()),
     }
 }
@@ -103,11 +99,7 @@ pub async fn list(_: Admin, State(app): State<App>) -> Result<Response, ApiError
     Ok(Json(json!({"data": data})).into_response())
 }
 
-pub async fn get_one(
-    _: Admin,
-    State(app): State<App>,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
+pub async fn get_one(_: Admin, State(app): State<App>, Id(id): Id) -> Result<Response, ApiError> {
     let v = app
         .store
         .call(move |conn, secrets| Ok(view(&connections::get(conn, id)?, secrets)))
@@ -115,8 +107,8 @@ pub async fn get_one(
     Ok(Json(v).into_response())
 }
 
-pub async fn create(_: Admin, State(app): State<App>, body: Bytes) -> Result<Response, ApiError> {
-    let body: CreateBody = json_body(&body)?;
+pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
+    let body: CreateBody = json_body(body).await?;
     let snapshot = app.snapshot.load();
     let provider = snapshot
         .provider_by_name(&body.provider)
@@ -160,10 +152,10 @@ pub async fn create(_: Admin, State(app): State<App>, body: Bytes) -> Result<Res
 pub async fn update(
     _: Admin,
     State(app): State<App>,
-    Path(id): Path<i64>,
-    body: Bytes,
+    Id(id): Id,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body: PatchBody = json_body(&body)?;
+    let body: PatchBody = json_body(body).await?;
     check_url(body.base_url.as_ref().and_then(Option::as_deref))?;
     if body.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ApiError::bad_request("name must not be empty").with_param("name"));
@@ -191,11 +183,7 @@ pub async fn update(
     Ok(Json(v).into_response())
 }
 
-pub async fn delete(
-    _: Admin,
-    State(app): State<App>,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
+pub async fn delete(_: Admin, State(app): State<App>, Id(id): Id) -> Result<Response, ApiError> {
     app.store
         .call(move |conn, _| connections::delete(conn, id))
         .await?;
@@ -207,14 +195,10 @@ pub async fn delete(
 pub async fn test(
     _: Admin,
     State(app): State<App>,
-    Path(id): Path<i64>,
-    body: Bytes,
+    Id(id): Id,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TestBody::default()
-    } else {
-        json_body(&body)?
-    };
+    let body: TestBody = optional_json_body(body).await?;
     let (row, api_key) = app
         .store
         .call(move |conn, secrets| {

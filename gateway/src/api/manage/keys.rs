@@ -1,14 +1,14 @@
 //! `/api/keys`: gateway API keys, shown once at creation.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Admin, json_body};
+use super::{Admin, Id, json_body};
 use crate::api::App;
 use crate::error::ApiError;
 use crate::store::api_keys;
@@ -31,8 +31,8 @@ pub async fn list(_: Admin, State(app): State<App>) -> Result<Response, ApiError
 }
 
 /// Creates a key; the response is the only time the key is shown.
-pub async fn create(_: Admin, State(app): State<App>, body: Bytes) -> Result<Response, ApiError> {
-    let body: CreateBody = json_body(&body)?;
+pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
+    let body: CreateBody = json_body(body).await?;
     let (row, key) = app
         .store
         .call(move |conn, _| api_keys::create(conn, body.name.trim(), &body.models))
@@ -43,11 +43,13 @@ pub async fn create(_: Admin, State(app): State<App>, body: Bytes) -> Result<Res
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-pub async fn revoke(
-    _: Admin,
-    State(app): State<App>,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
+pub async fn revoke(_: Admin, State(app): State<App>, Id(id): Id) -> Result<Response, ApiError> {
+    let full_access: Vec<i64> = app.snapshot.load().full_access_key_ids().collect();
+    if full_access == [id] {
+        return Err(ApiError::conflict(
+            "This is the last full-access key; revoking it would lock everyone out of the management API. Create another first.",
+        ));
+    }
     let row = app
         .store
         .call(move |conn, _| api_keys::revoke(conn, id))

@@ -1,15 +1,16 @@
 //! `/api/providers`: the catalog and user-defined providers.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, json_body};
 use crate::api::App;
+use crate::config::file::is_http_url;
 use crate::error::ApiError;
 use crate::providers::catalog::valid_name;
 use crate::providers::{AuthKind, ModelDef, ProviderDef, ProviderSource, Tier, WireFormat};
@@ -95,11 +96,7 @@ fn definition(
         ));
     }
     let url = body.base_url.trim_end_matches('/');
-    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-    if !scheme_ok
-        || url.contains(char::is_whitespace)
-        || url.split("//").nth(1).is_none_or(str::is_empty)
-    {
+    if !is_http_url(url) {
         return Err(ApiError::bad_request(
             "base_url must be an http:// or https:// URL",
         ));
@@ -124,8 +121,8 @@ fn definition(
     })
 }
 
-pub async fn create(_: Admin, State(app): State<App>, body: Bytes) -> Result<Response, ApiError> {
-    let def = definition(&app, json_body(&body)?, None)?;
+pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
+    let def = definition(&app, json_body(body).await?, None)?;
     let saved = def.clone();
     app.store
         .call(move |conn, _| store::providers::save(conn, &saved, "api", false))
@@ -138,9 +135,9 @@ pub async fn replace(
     _: Admin,
     State(app): State<App>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let def = definition(&app, json_body(&body)?, Some(&id))?;
+    let def = definition(&app, json_body(body).await?, Some(&id))?;
     let saved = def.clone();
     app.store
         .call(move |conn, _| {
@@ -163,7 +160,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     if app.catalog.get(&id).is_some() {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::conflict(format!(
             "`{id}` is a built-in provider and cannot be deleted"
         )));
     }

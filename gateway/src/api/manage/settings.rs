@@ -1,9 +1,9 @@
 //! `/api/settings` (typed runtime settings) and `/api/combos` (read-only until routing lands).
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::{Admin, json_body};
@@ -17,8 +17,14 @@ pub async fn get_all(_: Admin, State(app): State<App>) -> Response {
 
 /// Applies a partial object of settings; unknown names and bad values are
 /// refused whole, and nothing is written.
-pub async fn update(_: Admin, State(app): State<App>, body: Bytes) -> Result<Response, ApiError> {
-    let patch: Map<String, Value> = json_body(&body)?;
+pub async fn update(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
+    let patch: Map<String, Value> = json_body(body).await?;
+    if patch.get("require_api_key") == Some(&Value::Bool(false)) && !app.listen.ip().is_loopback() {
+        return Err(ApiError::conflict(format!(
+            "The gateway listens on {}, which is not loopback: API keys must stay required.",
+            app.listen.ip()
+        )));
+    }
     let next = app
         .snapshot
         .load()

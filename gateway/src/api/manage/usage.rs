@@ -34,6 +34,7 @@ pub async fn list(
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let filter = UsageFilter {
         since_ms: q.since,
         until_ms: q.until,
@@ -43,12 +44,15 @@ pub async fn list(
         ok: q.ok,
         status: q.status,
         before_id: q.before_id,
-        limit: q.limit.unwrap_or(100),
+        limit,
     };
     let rows = app
         .store
         .call(move |conn, _| usage::list(conn, &filter))
         .await?;
-    let next_before_id = rows.last().map(|r| r.id);
+    // A full page may have more behind it; a short one is the last.
+    let next_before_id = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
     Ok(Json(json!({"data": rows, "next_before_id": next_before_id})).into_response())
 }
