@@ -100,6 +100,27 @@ impl TestGateway {
             .bearer_auth(TEST_KEY)
     }
 
+    /// PATCH with the test key.
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .patch(format!("{}{path}", self.url))
+            .bearer_auth(TEST_KEY)
+    }
+
+    /// PUT with the test key.
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(TEST_KEY)
+    }
+
+    /// DELETE with the test key.
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(TEST_KEY)
+    }
+
     /// GET with the test key.
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http

@@ -77,9 +77,7 @@ async fn providers_list_the_catalog_and_user_providers() {
     json_of(gw.post("/api/providers").json(&json!({"id": "q", "name": "x", "format": "klingon", "base_url": "http://x/v1", "prefix": "q"})).send().await.unwrap(), 400).await;
 
     let replaced = json_of(
-        gw.http
-            .put(format!("{}/api/providers/lab", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
+        gw.put("/api/providers/lab")
             .json(&json!({"id": "lab", "name": "Lab box 2", "format": "openai", "base_url": "http://10.1.2.3:9000/v1", "prefix": "lab"}))
             .send()
             .await
@@ -88,12 +86,7 @@ async fn providers_list_the_catalog_and_user_providers() {
     )
     .await;
     assert_eq!(replaced["name"], "Lab box 2");
-    let delete = |id: &str| {
-        gw.http
-            .delete(format!("{}/api/providers/{id}", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
-            .send()
-    };
+    let delete = |id: &str| gw.delete(&format!("/api/providers/{id}")).send();
     json_of(delete("lab").await.unwrap(), 204).await;
     json_of(delete("lab").await.unwrap(), 404).await;
     json_of(delete("openai").await.unwrap(), 409).await;
@@ -149,9 +142,7 @@ async fn connections_crud_never_shows_the_key_and_takes_effect_at_once() {
     assert_eq!(list["data"].as_array().unwrap().len(), 3);
 
     let patch = |body: Value| {
-        gw.http
-            .patch(format!("{}/api/connections/{id}", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
+        gw.patch(&format!("/api/connections/{id}"))
             .json(&body)
             .send()
     };
@@ -223,9 +214,7 @@ async fn connections_crud_never_shows_the_key_and_takes_effect_at_once() {
     .await;
 
     let del = gw
-        .http
-        .delete(format!("{}/api/connections/{id}", gw.url))
-        .bearer_auth(omniroute_tests::TEST_KEY)
+        .delete(&format!("/api/connections/{id}"))
         .send()
         .await
         .unwrap();
@@ -394,12 +383,7 @@ async fn keys_are_shown_once_and_revocation_takes_effect() {
     };
     assert_eq!(call().await.unwrap().status(), 200);
     let id = row["id"].as_i64().unwrap();
-    let revoke = || {
-        gw.http
-            .delete(format!("{}/api/keys/{id}", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
-            .send()
-    };
+    let revoke = || gw.delete(&format!("/api/keys/{id}")).send();
     let revoked = json_of(revoke().await.unwrap(), 200).await;
     assert!(revoked["revoked_at"].as_i64().is_some());
     assert_eq!(call().await.unwrap().status(), 401);
@@ -444,13 +428,7 @@ async fn settings_are_validated_and_applied() {
     let settings = json_of(gw.get("/api/settings").send().await.unwrap(), 200).await;
     assert_eq!(settings["usage_retention_days"], 90);
     assert_eq!(settings["require_api_key"], true);
-    let patch = |body: Value| {
-        gw.http
-            .patch(format!("{}/api/settings", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
-            .json(&body)
-            .send()
-    };
+    let patch = |body: Value| gw.patch("/api/settings").json(&body).send();
     json_of(
         patch(json!({"usage_retention_days": 0})).await.unwrap(),
         400,
@@ -562,16 +540,7 @@ async fn only_full_access_keys_manage_and_errors_stay_json() {
             .unwrap()
             .contains("integer")
     );
-    let body = json_of(
-        gw.http
-            .delete(format!("{}/v1/chat/completions", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
-            .send()
-            .await
-            .unwrap(),
-        405,
-    )
-    .await;
+    let body = json_of(gw.delete("/v1/chat/completions").send().await.unwrap(), 405).await;
     assert_eq!(body["error"]["code"], "method_not_allowed");
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
     json_of(
@@ -587,9 +556,7 @@ async fn only_full_access_keys_manage_and_errors_stay_json() {
 
     // Even with keys optional on the data plane, /api still needs one.
     let patch = gw
-        .http
-        .patch(format!("{}/api/settings", gw.url))
-        .bearer_auth(omniroute_tests::TEST_KEY)
+        .patch("/api/settings")
         .json(&json!({"require_api_key": false}));
     json_of(patch.send().await.unwrap(), 200).await;
     json_of(
@@ -608,12 +575,7 @@ async fn the_last_full_access_key_cannot_be_revoked() {
     let (_mock, gw) = setup().await;
     let keys = json_of(gw.get("/api/keys").send().await.unwrap(), 200).await;
     let ci = keys["data"][0]["id"].as_i64().unwrap();
-    let revoke = |id: i64| {
-        gw.http
-            .delete(format!("{}/api/keys/{id}", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
-            .send()
-    };
+    let revoke = |id: i64| gw.delete(&format!("/api/keys/{id}")).send();
     let body = json_of(revoke(ci).await.unwrap(), 409).await;
     assert!(
         body["error"]["message"]
@@ -647,9 +609,7 @@ async fn a_connection_holds_a_key_or_an_env_var_never_both() {
     .await;
     let id = created["id"].as_i64().unwrap();
     let patch = |body: Value| {
-        gw.http
-            .patch(format!("{}/api/connections/{id}", gw.url))
-            .bearer_auth(omniroute_tests::TEST_KEY)
+        gw.patch(&format!("/api/connections/{id}"))
             .json(&body)
             .send()
     };
@@ -716,9 +676,7 @@ async fn keys_cannot_be_made_optional_on_a_public_address() {
     )
     .await;
     let patch = gw
-        .http
-        .patch(format!("{}/api/settings", gw.url))
-        .bearer_auth(omniroute_tests::TEST_KEY)
+        .patch("/api/settings")
         .json(&json!({"require_api_key": false}));
     let body = json_of(patch.send().await.unwrap(), 409).await;
     assert!(
