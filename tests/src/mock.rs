@@ -6,6 +6,7 @@
 //!   (429 carries `Retry-After`);
 //! - `error-502-html`: a 502 with an HTML body, as a broken proxy sends;
 //! - `slow-stream`: stream chunks 300 ms apart;
+//! - `slow-reply`: a whole completion after 2 s;
 //! - `break-stream`: two chunks, then the connection is cut;
 //! - `vendor-fields`: Groq-style `x_groq`, `service_tier` and `usage_breakdown` fields.
 
@@ -201,6 +202,9 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
             return r;
         }
         _ => {}
+    }
+    if model == "slow-reply" {
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let stream = request["stream"].as_bool().unwrap_or(false);
     let include_usage = request["stream_options"]["include_usage"]

@@ -540,3 +540,19 @@ async fn concurrent_requests_all_succeed_and_are_all_recorded() {
     assert_eq!(rows.len(), 64);
     assert!(rows.iter().all(|r| r["status"] == 200));
 }
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_before_the_reply_still_gets_a_record() {
+    let (_mock, gw) = setup().await;
+    let result = gw
+        .post("/v1/chat/completions")
+        .json(&chat("mock/slow-reply"))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(result.is_err(), "the client gave up");
+    let rows = gw.usage(1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], 499);
+    assert_eq!(rows[0]["provider"], "mock");
+}

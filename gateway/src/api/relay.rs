@@ -4,54 +4,17 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
 
-use crate::observe::{UsageRecord, UsageSink};
+use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
 use crate::providers::ProviderDef;
 use crate::translate::sanitize;
 use crate::wire::openai_chat::TokenUsage;
 use crate::wire::sse::{SseSplitter, event_data, event_ranges};
-
-/// The usage record of a request, completed when its response ends.
-pub struct UsageDraft {
-    pub record: UsageRecord,
-    pub provider: Arc<ProviderDef>,
-    pub started: Instant,
-}
-
-impl UsageDraft {
-    /// Fills in tokens, cost, latency and outcome.
-    pub fn complete(
-        mut self,
-        usage: Option<TokenUsage>,
-        status: u16,
-        error: Option<String>,
-    ) -> UsageRecord {
-        let r = &mut self.record;
-        if let Some(u) = usage {
-            r.input_tokens = u.input;
-            r.output_tokens = u.output;
-            r.cached_tokens = u.cached;
-            r.reasoning_tokens = u.reasoning;
-            if let Some(model) = r
-                .upstream_model
-                .as_deref()
-                .and_then(|m| self.provider.model(m))
-            {
-                r.cost = model.cost(u.input, u.cached, u.output);
-            }
-        }
-        r.latency_ms = self.started.elapsed().as_millis() as u64;
-        r.status = status;
-        r.error = error;
-        self.record
-    }
-}
 
 /// The caller-facing body of a streamed completion.
 pub struct SseRelay {
@@ -61,8 +24,9 @@ pub struct SseRelay {
     /// the usage-only chunk we asked the upstream for is not forwarded.
     caller_wants_usage: bool,
     usage: Option<TokenUsage>,
-    pending: Option<UsageDraft>,
-    sink: UsageSink,
+    /// Sent when the stream ends, or by its own `Drop` if the caller leaves.
+    pending: Option<PendingRecord>,
+    provider: Arc<ProviderDef>,
     finished: bool,
 }
 
@@ -70,8 +34,8 @@ impl SseRelay {
     pub fn new(
         upstream: BoxStream<'static, reqwest::Result<Bytes>>,
         caller_wants_usage: bool,
-        pending: UsageDraft,
-        sink: UsageSink,
+        pending: PendingRecord,
+        provider: Arc<ProviderDef>,
     ) -> SseRelay {
         SseRelay {
             upstream,
@@ -79,7 +43,7 @@ impl SseRelay {
             caller_wants_usage,
             usage: None,
             pending: Some(pending),
-            sink,
+            provider,
             finished: false,
         }
     }
@@ -139,19 +103,24 @@ impl SseRelay {
         Some(out)
     }
 
+    /// Completes the record; dropping the `PendingRecord` sends it.
     fn finish(&mut self, status: u16, error: Option<String>) {
         self.finished = true;
-        if let Some(pending) = self.pending.take() {
-            self.sink
-                .send_now(pending.complete(self.usage, status, error));
+        if let Some(mut pending) = self.pending.take() {
+            let started = pending.started();
+            let record = pending.record_mut();
+            let price = record
+                .upstream_model
+                .as_deref()
+                .and_then(|m| self.provider.model(m));
+            record.finish(self.usage, price, status, error, started);
         }
     }
 
     fn mark_first_byte(&mut self) {
         if let Some(p) = self.pending.as_mut() {
-            if p.record.ttft_ms.is_none() {
-                p.record.ttft_ms = Some(p.started.elapsed().as_millis() as u64);
-            }
+            let elapsed = p.started().elapsed().as_millis() as u64;
+            p.record_mut().ttft_ms.get_or_insert(elapsed);
         }
     }
 }
@@ -210,10 +179,8 @@ impl Stream for SseRelay {
 impl Drop for SseRelay {
     fn drop(&mut self) {
         if self.pending.is_some() {
-            self.finish(
-                499,
-                Some("the client closed the connection before the stream ended".into()),
-            );
+            let error = "the client closed the connection before the stream ended";
+            self.finish(CLIENT_CLOSED, Some(error.into()));
         }
     }
 }

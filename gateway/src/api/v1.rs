@@ -10,11 +10,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::relay::{SseRelay, UsageDraft};
+use super::relay::SseRelay;
 use super::request::ChatRequest;
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
+use crate::observe::usage::PendingRecord;
 use crate::providers::upstream::error_text;
 use crate::providers::{Quirk, WireFormat};
 use crate::routing::resolve::{ResolveError, Route, resolve};
@@ -34,32 +35,34 @@ pub async fn chat_completions(State(app): State<App>, headers: HeaderMap, body: 
         Err(e) => return e.into_response(),
     };
     let started = Instant::now();
-    let mut record = UsageRecord {
+    let record = UsageRecord {
         ts: now_ms(),
         api_key_id: grant.as_ref().map(|g| g.id),
         inbound_format: WireFormat::Openai.as_str().to_string(),
         ..Default::default()
     };
-    match relay_chat(
+    let mut pending = PendingRecord::new(app.usage.clone(), record, started);
+    let result = relay_chat(
         &app,
         &snapshot,
         grant.as_deref(),
         body,
-        &mut record,
+        &mut pending,
         started,
     )
-    .await
-    {
+    .await;
+    match result {
         Ok(Reply::Streaming(response)) => response,
         Ok(Reply::Complete(response)) => {
-            app.usage.send(record).await;
+            pending.commit().await;
             response
         }
         Err(e) => {
+            let record = pending.record_mut();
             record.status = e.status.as_u16();
             record.error = Some(e.message.clone());
             record.latency_ms = started.elapsed().as_millis() as u64;
-            app.usage.send(record).await;
+            pending.commit().await;
             e.into_response()
         }
     }
@@ -77,9 +80,10 @@ async fn relay_chat(
     snapshot: &Snapshot,
     grant: Option<&crate::snapshot::KeyGrant>,
     body: Body,
-    record: &mut UsageRecord,
+    pending: &mut PendingRecord,
     started: Instant,
 ) -> Result<Reply, ApiError> {
+    let record = pending.record_mut();
     let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
     let request = ChatRequest::parse(&body)?;
     record.requested_model = request.model.clone();
@@ -176,16 +180,12 @@ async fn relay_chat(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if stream && is_sse {
-        let draft = UsageDraft {
-            record: std::mem::take(record),
-            provider: route.provider.clone(),
-            started,
-        };
+        let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
         let relay = SseRelay::new(
             response.bytes_stream().boxed(),
             caller_wants_usage,
-            draft,
-            app.usage.clone(),
+            pending,
+            route.provider.clone(),
         );
         let mut reply = Response::new(Body::from_stream(relay));
         let headers = reply.headers_mut();
@@ -210,12 +210,11 @@ async fn complete_response(
     let status = response.status();
     let body = read_upstream(response).await?;
     let (body, usage) = clean_completion(body);
-    let draft = UsageDraft {
-        record: std::mem::take(record),
-        provider: route.provider.clone(),
-        started,
-    };
-    *record = draft.complete(usage, status.as_u16(), None);
+    let price = record
+        .upstream_model
+        .as_deref()
+        .and_then(|m| route.provider.model(m));
+    record.finish(usage, price, status.as_u16(), None, started);
     let mut reply = Response::new(Body::from(body));
     *reply.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK);
     reply.headers_mut().insert(

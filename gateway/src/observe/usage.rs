@@ -1,7 +1,12 @@
 //! The usage record of one request, and the bounded channel that carries it to the writer.
 
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
 use tokio::sync::{mpsc, oneshot};
+
+use crate::providers::ModelDef;
+use crate::wire::openai_chat::TokenUsage;
 
 /// What one data-plane request used and how it went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +32,31 @@ pub struct UsageRecord {
     pub ttft_ms: Option<u64>,
     pub status: u16,
     pub error: Option<String>,
+}
+
+impl UsageRecord {
+    /// Fills in the outcome: tokens, cost at `price`, latency and status.
+    pub fn finish(
+        &mut self,
+        usage: Option<TokenUsage>,
+        price: Option<&ModelDef>,
+        status: u16,
+        error: Option<String>,
+        started: Instant,
+    ) {
+        if let Some(u) = usage {
+            self.input_tokens = u.input;
+            self.output_tokens = u.output;
+            self.cached_tokens = u.cached;
+            self.reasoning_tokens = u.reasoning;
+            if let Some(price) = price {
+                self.cost = price.cost(u.input, u.cached, u.output);
+            }
+        }
+        self.latency_ms = started.elapsed().as_millis() as u64;
+        self.status = status;
+        self.error = error;
+    }
 }
 
 /// A message to the usage writer thread.
@@ -62,6 +92,12 @@ impl UsageSink {
         {
             tracing::error!("usage writer stopped; a usage record could not be queued");
         }
+    }
+
+    /// Waits for room in the channel. Cancel-safe: dropping the future
+    /// loses nothing, unlike dropping a pending `send`.
+    pub async fn reserve(&self) -> Option<mpsc::Permit<'_, WriterMsg>> {
+        self.tx.reserve().await.ok()
     }
 
     /// Queues a record from synchronous code (a `Drop`). When the channel is
@@ -107,5 +143,63 @@ impl UsageSink {
     /// Asks the writer to commit what is queued and stop.
     pub async fn stop(&self) {
         let _ = self.tx.send(WriterMsg::Stop).await;
+    }
+}
+
+/// The usage record of a request in flight. It reaches the writer even when
+/// the request's future is dropped (the caller hung up): then it is marked
+/// 499 if it had no outcome yet.
+pub struct PendingRecord {
+    record: Option<UsageRecord>,
+    sink: UsageSink,
+    started: Instant,
+}
+
+/// Status recorded for a request whose caller went away first.
+pub const CLIENT_CLOSED: u16 = 499;
+
+impl PendingRecord {
+    pub fn new(sink: UsageSink, record: UsageRecord, started: Instant) -> PendingRecord {
+        PendingRecord {
+            record: Some(record),
+            sink,
+            started,
+        }
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    pub fn record_mut(&mut self) -> &mut UsageRecord {
+        self.record.get_or_insert_with(UsageRecord::default)
+    }
+
+    /// Hands the record to someone else who will send it (a streaming body).
+    pub fn take(&mut self) -> UsageRecord {
+        self.record.take().unwrap_or_default()
+    }
+
+    /// Sends the record with back-pressure.
+    pub async fn commit(mut self) {
+        if let Some(permit) = self.sink.reserve().await {
+            if let Some(record) = self.record.take() {
+                permit.send(WriterMsg::Record(Box::new(record)));
+            }
+        }
+    }
+}
+
+impl Drop for PendingRecord {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            if record.status == 0 {
+                let error = "the client closed the connection before the response ended";
+                record.status = CLIENT_CLOSED;
+                record.error = Some(error.into());
+                record.latency_ms = self.started.elapsed().as_millis() as u64;
+            }
+            self.sink.send_now(record);
+        }
     }
 }
