@@ -179,6 +179,16 @@ pub struct GatewayProcess {
     pub stdout_lines: Vec<String>,
 }
 
+impl Drop for GatewayProcess {
+    /// A test that fails half-way must not leave a gateway running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Starts `omniroute` with `args` and waits for its "listening" line.
 pub fn spawn_gateway(args: &[&str], envs: &[(&str, &str)]) -> GatewayProcess {
     let mut cmd = Command::new(workspace_binary("omniroute"));
@@ -215,9 +225,16 @@ pub fn spawn_gateway(args: &[&str], envs: &[(&str, &str)]) -> GatewayProcess {
             }
         }
     };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    drop(rest);
+    // Keep draining both pipes so the child never blocks on a full one.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(drop)
+        });
+    }
     GatewayProcess {
         child,
         url,

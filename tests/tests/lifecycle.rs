@@ -351,9 +351,12 @@ async fn sigterm_flushes_every_usage_record() {
             "stream completed during shutdown"
         );
     }
-    let status = tokio::task::spawn_blocking(move || gw.child.wait().unwrap())
-        .await
-        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut gw = gw;
+        gw.child.wait().unwrap()
+    })
+    .await
+    .unwrap();
     assert!(status.success(), "clean exit: {status}");
 
     let db = rusqlite_count(&data.join("omniroute.db"));
