@@ -37,6 +37,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const DRIFT_MAX: Duration = Duration::from_secs(40);
 /// Client counts of the scenarios.
 const CLIENTS: [usize; 2] = [1, 32];
+/// Cores other processes may keep busy during a window before the run is flagged as disturbed.
+const NOISE_CORES: f64 = 0.25;
 /// Lines of a child's stderr kept to show when something goes wrong.
 const STDERR_TAIL: usize = 20;
 
@@ -148,6 +150,11 @@ fn run() -> Result<usize> {
     std::thread::sleep(SETTLE);
     let idle_rss_kb = proc_status_kb(gateway.child.id(), "VmRSS")?;
 
+    let pids = Pids {
+        gateway: gateway.child.id(),
+        mock: mock.child.id(),
+        generator: std::process::id(),
+    };
     let direct = Arc::new(Target::new("mock direct", &mock_url, "gpt-4.1")?);
     let through = Arc::new(Target::new("gateway", &gateway_url, "openai/gpt-4.1")?);
 
@@ -181,7 +188,7 @@ fn run() -> Result<usize> {
         for clients in CLIENTS {
             for stream in [false, true] {
                 let outcome =
-                    runtime.block_on(run_scenario(target.clone(), clients, stream, window));
+                    runtime.block_on(run_scenario(target.clone(), clients, stream, window, pids));
                 let scenario = Scenario::new(target.name, clients, stream, window, outcome);
                 eprintln!(
                     "  ran {:<11} {:>2} client(s) {:<10} {:>8.0} req/s{}",
@@ -252,39 +259,45 @@ fn run() -> Result<usize> {
     let gw32 = results
         .iter()
         .find(|s| s.target == through.name && s.clients == 32 && !s.stream);
-    println!("Targets");
-    let check = |ok: bool| if ok { "met" } else { "NOT MET" };
+    println!("Targets (from the performance issue)");
+    let target = |name: String, value: String, ok: bool| {
+        let verdict = if ok { "met" } else { "NOT MET" };
+        println!("  {name:<50} {value:>10}  {verdict}");
+    };
     if let Some(o) = one {
-        println!(
-            "  1 client overhead p50 <= {TARGET_P50_OVERHEAD_MS} ms:    {:>7.3} ms  {}",
-            o.d_p50,
-            check(o.d_p50 <= TARGET_P50_OVERHEAD_MS)
+        target(
+            format!("1 client, gateway overhead p50 <= {TARGET_P50_OVERHEAD_MS} ms"),
+            format!("{:.3} ms", o.d_p50),
+            o.d_p50 <= TARGET_P50_OVERHEAD_MS,
         );
-        println!(
-            "  1 client overhead p99 <= {TARGET_P99_OVERHEAD_MS} ms:    {:>7.3} ms  {}",
-            o.d_p99,
-            check(o.d_p99 <= TARGET_P99_OVERHEAD_MS)
+        target(
+            format!("1 client, gateway overhead p99 <= {TARGET_P99_OVERHEAD_MS} ms"),
+            format!("{:.3} ms", o.d_p99),
+            o.d_p99 <= TARGET_P99_OVERHEAD_MS,
         );
     }
     if let Some(g) = gw32 {
-        println!(
-            "  32 clients >= {TARGET_RPS_32:.0} req/s:        {:>7.0}     {}",
-            g.rps,
-            check(g.rps >= TARGET_RPS_32)
+        target(
+            format!("32 clients non-stream via gateway >= {TARGET_RPS_32:.0} req/s"),
+            format!("{:.0}", g.rps),
+            g.rps >= TARGET_RPS_32,
         );
     }
-    println!(
-        "  idle RSS <= {TARGET_IDLE_RSS_MB} MB:               {idle_mb:>7.1} MB  {}",
-        check(idle_mb <= TARGET_IDLE_RSS_MB)
+    target(
+        format!("idle RSS <= {TARGET_IDLE_RSS_MB} MB"),
+        format!("{idle_mb:.1} MB"),
+        idle_mb <= TARGET_IDLE_RSS_MB,
     );
-    println!(
-        "  peak RSS <= {TARGET_PEAK_RSS_MB} MB:               {peak_mb:>7.1} MB  {}",
-        check(peak_mb <= TARGET_PEAK_RSS_MB)
+    target(
+        format!("peak RSS <= {TARGET_PEAK_RSS_MB} MB"),
+        format!("{peak_mb:.1} MB"),
+        peak_mb <= TARGET_PEAK_RSS_MB,
     );
     if let Some(r) = drift_ratio {
-        println!(
-            "  no latency drift (last/first p50 <= {DRIFT_TOLERANCE:.2}): {r:>5.2}     {}",
-            check(r <= DRIFT_TOLERANCE)
+        target(
+            format!("no latency drift (last/first p50 <= {DRIFT_TOLERANCE:.2})"),
+            format!("{r:.2}"),
+            r <= DRIFT_TOLERANCE,
         );
     }
     println!();
@@ -319,6 +332,12 @@ fn sibling(dir: &Path, name: &str) -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
 }
 
 fn mode(stream: bool) -> &'static str {
@@ -383,10 +402,10 @@ impl Proc {
                 match reader.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        if let Some(found) = tx.as_ref().and_then(|_| ready(line.trim_end())) {
-                            if let Some(tx) = tx.take() {
-                                let _ = tx.send(found);
-                            }
+                        let found = tx.as_ref().and_then(|_| ready(line.trim_end()));
+                        if let (Some(found), Some(sender)) = (found, tx.as_ref()) {
+                            let _ = sender.send(found);
+                            tx = None;
                         }
                     }
                 }
@@ -546,6 +565,8 @@ fn snippet(bytes: &[u8]) -> String {
 struct Outcome {
     /// Latencies (µs) of requests started and finished inside the window.
     latencies: Vec<u32>,
+    /// CPU ns used in the window by the gateway, the mock, the generator, and the whole machine.
+    cpu_ns: [u64; 4],
     errors: usize,
     first_error: Option<String>,
 }
@@ -617,6 +638,7 @@ async fn run_scenario(
     clients: usize,
     stream: bool,
     window: Duration,
+    pids: Pids,
 ) -> Outcome {
     let start = Instant::now();
     let measure_from = start + WARMUP;
@@ -624,6 +646,14 @@ async fn run_scenario(
     let tasks: Vec<_> = (0..clients)
         .map(|_| tokio::spawn(client_loop(target.clone(), stream, measure_from, end)))
         .collect();
+    // CPU time each process spends inside the measured window.
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = pids.cpu_ns();
+        tokio::time::sleep_until(end.into()).await;
+        let after = pids.cpu_ns();
+        [0, 1, 2, 3].map(|i| after[i].saturating_sub(before[i]))
+    });
     let mut all = Outcome::default();
     for task in tasks {
         match task.await {
@@ -631,7 +661,62 @@ async fn run_scenario(
             Err(e) => all.error(&anyhow!("client task failed: {e}")),
         }
     }
+    all.cpu_ns = cpu.await.unwrap_or_default();
     all
+}
+
+/// The processes whose CPU time is measured: gateway, mock, this generator.
+#[derive(Clone, Copy)]
+struct Pids {
+    gateway: u32,
+    mock: u32,
+    generator: u32,
+}
+
+impl Pids {
+    /// CPU ns of the gateway, the mock, the generator, and of the whole machine.
+    fn cpu_ns(&self) -> [u64; 4] {
+        let [g, m, b] = [self.gateway, self.mock, self.generator].map(process_cpu_ns);
+        [g, m, b, machine_busy_ns()]
+    }
+}
+
+/// Busy CPU time of the whole machine (all but idle and iowait) from the
+/// first line of `/proc/stat`, in ns (its unit is USER_HZ = 1/100 s).
+fn machine_busy_ns() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let Some(cpu) = stat.lines().next() else {
+        return 0;
+    };
+    let fields: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user already).
+    let busy: u64 = fields
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
+    busy * 10_000_000
+}
+
+/// CPU time (ns) a process's live threads have used: the first field of
+/// `/proc/<pid>/task/<tid>/schedstat`, summed.
+fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// One client, non-stream, a fixed number of requests in order (bounded by [`DRIFT_MAX`]).
@@ -692,6 +777,11 @@ struct Scenario {
     p99: f64,
     errors: usize,
     first_error: Option<String>,
+    /// CPU µs per request (gateway, mock, generator).
+    cpu_us: [f64; 3],
+    /// Cores busy with the three processes, and with everything else on the machine.
+    cores: f64,
+    other: f64,
 }
 
 impl Scenario {
@@ -704,6 +794,10 @@ impl Scenario {
     ) -> Scenario {
         outcome.latencies.sort_unstable();
         let requests = outcome.latencies.len();
+        let [gw, mock, generator, machine] = outcome.cpu_ns;
+        let secs = window.as_secs_f64();
+        let ours = (gw + mock + generator) as f64 / 1e9 / secs;
+        let per_request = |ns: u64| ns as f64 / 1000.0 / requests.max(1) as f64;
         Scenario {
             target,
             clients,
@@ -714,19 +808,42 @@ impl Scenario {
             p99: percentile_ms(&outcome.latencies, 99.0),
             errors: outcome.errors,
             first_error: outcome.first_error,
+            cpu_us: [gw, mock, generator].map(per_request),
+            cores: ours,
+            other: (machine as f64 / 1e9 / secs - ours).max(0.0),
         }
     }
 }
 
 fn print_results(results: &[Scenario]) {
     println!("Results (closed loop; latency = request sent .. whole response body read)");
+    println!("  gw/mock/gen cpu = CPU µs per request of the gateway, the mock and this generator;");
     println!(
-        "{:<12} {:>7} {:<10} {:>9} {:>10} {:>8} {:>8} {:>7}",
-        "target", "clients", "mode", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+        "  cores = cores those three kept busy; other = cores busy outside them (other programs,"
+    );
+    println!(
+        "  and kernel threads such as disk writeback of the gateway's database); {} cores in all",
+        cores()
+    );
+    println!(
+        "{:<12} {:>7} {:<10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7} {:>7} {:>5} {:>5}",
+        "target",
+        "clients",
+        "mode",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "gw cpu",
+        "mock",
+        "gen",
+        "cores",
+        "other"
     );
     for s in results {
         println!(
-            "{:<12} {:>7} {:<10} {:>9} {:>10.0} {:>8.3} {:>8.3} {:>7}",
+            "{:<12} {:>7} {:<10} {:>9} {:>8.0} {:>8.3} {:>8.3} {:>6} {:>7.1} {:>7.1} {:>7.1} {:>5.2} {:>5.2}",
             s.target,
             s.clients,
             mode(s.stream),
@@ -734,7 +851,18 @@ fn print_results(results: &[Scenario]) {
             s.rps,
             s.p50,
             s.p99,
-            s.errors
+            s.errors,
+            s.cpu_us[0],
+            s.cpu_us[1],
+            s.cpu_us[2],
+            s.cores,
+            s.other
+        );
+    }
+    let noisy = results.iter().filter(|s| s.other > NOISE_CORES).count();
+    if noisy > 0 {
+        println!(
+            "  WARNING: something else kept > {NOISE_CORES} core busy during {noisy} scenario(s) (`other`); those numbers may be disturbed"
         );
     }
 }
