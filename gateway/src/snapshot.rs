@@ -6,11 +6,14 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::config::Settings;
+use crate::providers::upstream::UpstreamClient;
 use crate::providers::{AuthKind, Catalog, ProviderDef};
 use crate::store::combos::ComboRow;
 use crate::store::{self, SecretBox, StoreResult};
+use reqwest::header::HeaderMap;
 
-/// One usable provider account.
+/// One usable provider account, with its request URL and auth headers
+/// prepared once rather than on every request.
 #[derive(Debug)]
 pub struct Account {
     pub id: i64,
@@ -20,6 +23,34 @@ pub struct Account {
     /// The provider's base URL, or the connection's override.
     pub base_url: String,
     pub priority: i64,
+    /// `base_url` + `/chat/completions`.
+    pub chat_url: reqwest::Url,
+    pub auth_headers: HeaderMap,
+}
+
+impl Account {
+    pub fn new(
+        id: i64,
+        provider: &ProviderDef,
+        name: String,
+        api_key: Option<String>,
+        base_url: Option<String>,
+        priority: i64,
+    ) -> Result<Account, String> {
+        let base_url = base_url.unwrap_or_else(|| provider.base_url.clone());
+        let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions"))
+            .map_err(|e| format!("bad base URL {base_url}: {e}"))?;
+        Ok(Account {
+            id,
+            provider: provider.id.clone(),
+            name,
+            auth_headers: UpstreamClient::auth_headers(provider.auth, api_key.as_deref()),
+            api_key,
+            base_url,
+            priority,
+            chat_url,
+        })
+    }
 }
 
 /// What a gateway API key may do.
@@ -96,17 +127,20 @@ impl Snapshot {
                     continue;
                 }
             };
-            accounts
-                .entry(provider.id.clone())
-                .or_default()
-                .push(Arc::new(Account {
-                    id: row.id,
-                    provider: provider.id.clone(),
-                    name: row.name,
-                    api_key,
-                    base_url: row.base_url.unwrap_or_else(|| provider.base_url.clone()),
-                    priority: row.priority,
-                }));
+            match Account::new(
+                row.id,
+                provider,
+                row.name,
+                api_key,
+                row.base_url,
+                row.priority,
+            ) {
+                Ok(account) => accounts
+                    .entry(provider.id.clone())
+                    .or_default()
+                    .push(Arc::new(account)),
+                Err(e) => tracing::error!(connection = row.id, error = %e, "skipping connection"),
+            }
         }
         for list in accounts.values_mut() {
             list.sort_by_key(|a| (a.priority, a.id));

@@ -295,7 +295,7 @@ async fn sigterm_flushes_every_usage_record() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = write_config(dir.path(), &mock_config(&mock.base_url()));
-    let mut gw = spawn_gateway(
+    let gw = spawn_gateway(
         &[
             "--port",
             "0",

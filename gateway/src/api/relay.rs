@@ -78,8 +78,10 @@ impl SseRelay {
     /// bytes instead (empty to drop the event).
     fn inspect_event(&mut self, event: &[u8]) -> Option<Vec<u8>> {
         let data = event_data(event)?;
-        let has_usage = sanitize::contains_quoted(&data, b"usage");
-        if !has_usage && !sanitize::may_need_stripping(&data) {
+        // Most chunks carry neither usage (only `"usage":null`) nor vendor
+        // fields: those are forwarded without being parsed.
+        let found = sanitize::scan(&data);
+        if !found.usage_object && !found.vendor_fields {
             return None;
         }
         let mut chunk: Value = serde_json::from_slice(&data).ok()?;

@@ -139,13 +139,7 @@ async fn relay_chat(
     drop(body);
 
     let timeout = Duration::from_secs(snapshot.settings.upstream_timeout_secs);
-    let send = app.upstream.post_json(
-        &route.provider,
-        account,
-        "/chat/completions",
-        upstream_body,
-        stream,
-    );
+    let send = app.upstream.send_chat(account, upstream_body, stream);
     let response = match tokio::time::timeout(timeout, send).await {
         Err(_) => {
             return Err(ApiError::new(
@@ -227,7 +221,8 @@ async fn complete_response(
 /// Strips vendor fields from a completion and reads its usage. The body is
 /// returned untouched unless something had to be removed.
 fn clean_completion(body: Bytes) -> (Bytes, Option<TokenUsage>) {
-    if sanitize::may_need_stripping(&body) {
+    let found = sanitize::scan(&body);
+    if found.vendor_fields {
         if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) {
             let usage = TokenUsage::from_response(&value);
             if sanitize::strip_nonstandard(&mut value) {
@@ -238,7 +233,10 @@ fn clean_completion(body: Bytes) -> (Bytes, Option<TokenUsage>) {
             return (body, usage);
         }
     }
-    let usage = TokenUsage::from_json_bytes(&body);
+    let usage = found
+        .usage_object
+        .then(|| TokenUsage::from_json_bytes(&body))
+        .flatten();
     (body, usage)
 }
 

@@ -35,14 +35,14 @@ impl UpstreamClient {
         Ok(UpstreamClient { http })
     }
 
-    /// Auth headers for `account` on `provider`.
-    pub fn auth_headers(provider: &ProviderDef, account: &Account) -> HeaderMap {
+    /// The headers that present `key` the way `auth` says.
+    pub fn auth_headers(auth: AuthKind, key: Option<&str>) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        let Some(key) = account.api_key.as_deref() else {
+        let Some(key) = key else {
             return headers;
         };
         let value = |v: String| HeaderValue::from_str(&v).ok();
-        match provider.auth {
+        match auth {
             AuthKind::Bearer => {
                 if let Some(v) = value(format!("Bearer {key}")) {
                     headers.insert(AUTHORIZATION, v);
@@ -67,19 +67,18 @@ impl UpstreamClient {
         headers
     }
 
-    /// Sends a JSON body to `base_url + path` with the account's credentials.
-    pub async fn post_json(
+    /// Posts a Chat Completions body to the account's upstream. The URL and
+    /// auth headers were prepared when the snapshot was built.
+    pub async fn send_chat(
         &self,
-        provider: &ProviderDef,
         account: &Account,
-        path: &str,
         body: Bytes,
         stream: bool,
     ) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .http
-            .post(format!("{}{path}", account.base_url))
-            .headers(Self::auth_headers(provider, account))
+            .post(account.chat_url.clone())
+            .headers(account.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json");
         if stream {
             request = request.header(reqwest::header::ACCEPT, "text/event-stream");
@@ -99,7 +98,7 @@ impl UpstreamClient {
         let models = self
             .http
             .get(format!("{}/models", account.base_url))
-            .headers(Self::auth_headers(provider, account))
+            .headers(account.auth_headers.clone())
             .timeout(Duration::from_secs(20))
             .send()
             .await;
@@ -137,7 +136,7 @@ impl UpstreamClient {
         let chat = self
             .http
             .post(format!("{}/chat/completions", account.base_url))
-            .headers(Self::auth_headers(provider, account))
+            .headers(account.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string())
             .timeout(Duration::from_secs(60))

@@ -157,10 +157,10 @@ pub fn revoke(conn: &Connection, id: i64) -> StoreResult<ApiKeyRow> {
 
 /// Adds `count` uses at time `at` to a key's counters.
 pub fn record_use(conn: &Connection, id: i64, count: i64, at: i64) -> StoreResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE api_keys SET request_count = request_count + ?2, last_used_at = MAX(COALESCE(last_used_at, 0), ?3) WHERE id = ?1",
-        params![id, count, at],
-    )?;
+    )?
+    .execute(params![id, count, at])?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +16,11 @@ use crate::observe::{UsageRecord, UsageSink};
 pub const CHANNEL_CAPACITY: usize = 8192;
 /// Most records committed in one transaction.
 const MAX_BATCH: usize = 1024;
+/// How long the writer gathers records before committing them. This is
+/// also the most a hard crash (not a graceful stop) can lose.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// How often it looks for more records while gathering.
+const BATCH_POLL: Duration = Duration::from_millis(5);
 /// Attempts to commit one batch before its records are written to the log instead.
 const COMMIT_ATTEMPTS: u32 = 20;
 
@@ -40,13 +45,23 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriterMsg>) {
         };
         let mut stop = false;
         let mut next = Some(first);
-        // Take whatever else is already queued, up to one batch.
-        while let Some(msg) = next.take() {
-            match msg {
-                WriterMsg::Record(r) => records.push(*r),
-                WriterMsg::Prune(t) => prune_before = Some(t),
-                WriterMsg::Flush(ack) => acks.push(ack),
-                WriterMsg::Stop => stop = true,
+        // Gather a batch: whatever arrives within BATCH_WINDOW of the first
+        // message, up to MAX_BATCH, so a busy gateway pays one transaction
+        // per batch rather than per request. A flush or stop ends the wait.
+        let deadline = Instant::now() + BATCH_WINDOW;
+        loop {
+            match next.take() {
+                Some(WriterMsg::Record(r)) => records.push(*r),
+                Some(WriterMsg::Prune(t)) => prune_before = Some(t),
+                Some(WriterMsg::Flush(ack)) => acks.push(ack),
+                Some(WriterMsg::Stop) => stop = true,
+                None => {
+                    let urgent = stop || !acks.is_empty();
+                    if urgent || records.len() >= MAX_BATCH || Instant::now() >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(BATCH_POLL);
+                }
             }
             if records.len() < MAX_BATCH || stop {
                 next = rx.try_recv().ok();

@@ -13,17 +13,47 @@ pub const NONSTANDARD_FIELDS: &[&str] = &[
     "nvext",
 ];
 
-/// Cheap pre-check on raw bytes: could this payload hold a field to strip?
-pub fn may_need_stripping(raw: &[u8]) -> bool {
-    NONSTANDARD_FIELDS
-        .iter()
-        .any(|f| contains_quoted(raw, f.as_bytes()))
+/// What a raw JSON payload may hold, found in one pass over its quotes so
+/// that payloads with nothing to do are never parsed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// A key from [`NONSTANDARD_FIELDS`] appears.
+    pub vendor_fields: bool,
+    /// A `"usage"` key whose value is an object (not `null`) appears.
+    pub usage_object: bool,
 }
 
-/// True when `raw` contains `"needle"`.
-pub fn contains_quoted(raw: &[u8], needle: &[u8]) -> bool {
-    raw.windows(needle.len() + 2)
-        .any(|w| w[0] == b'"' && w[w.len() - 1] == b'"' && &w[1..w.len() - 1] == needle)
+/// Skips JSON white space.
+pub fn skip_ws(raw: &[u8]) -> &[u8] {
+    let start = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(raw.len());
+    &raw[start..]
+}
+
+/// The value after `"key"` when it is followed by `:` (so it is a key).
+pub fn value_after_key(after_key: &[u8]) -> Option<&[u8]> {
+    skip_ws(after_key).strip_prefix(b":").map(skip_ws)
+}
+
+pub fn scan(raw: &[u8]) -> Scan {
+    let mut found = Scan::default();
+    for quote in memchr::memchr_iter(b'"', raw) {
+        let rest = &raw[quote + 1..];
+        if let Some(after) = rest.strip_prefix(b"usage\"") {
+            if value_after_key(after).is_some_and(|v| v.first() == Some(&b'{')) {
+                found.usage_object = true;
+            }
+            continue;
+        }
+        let vendor = NONSTANDARD_FIELDS.iter().any(|field| {
+            rest.strip_prefix(field.as_bytes())
+                .is_some_and(|after| after.first() == Some(&b'"'))
+        });
+        found.vendor_fields |= vendor;
+    }
+    found
 }
 
 /// Removes the non-standard fields; returns whether anything was removed.
@@ -61,9 +91,12 @@ mod tests {
     }
 
     #[test]
-    fn precheck_matches_quoted_keys_only() {
-        assert!(may_need_stripping(br#"{"x_groq":{}}"#));
-        assert!(!may_need_stripping(br#"{"content":"about x_groq"}"#));
-        assert!(contains_quoted(br#"{"usage":null}"#, b"usage"));
+    fn scan_finds_vendor_keys_and_usage_objects_only() {
+        assert!(scan(br#"{"x_groq":{}}"#).vendor_fields);
+        assert!(!scan(br#"{"content":"about x_groq"}"#).vendor_fields);
+        assert!(!scan(br#"{"usage":null,"choices":[]}"#).usage_object);
+        assert!(scan(br#"{"usage" : {"prompt_tokens":1}}"#).usage_object);
+        assert!(!scan(br#"{"type":"usage","x":{}}"#).usage_object);
+        assert_eq!(scan(b"[DONE]"), Scan::default());
     }
 }

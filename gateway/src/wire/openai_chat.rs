@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::translate::sanitize::value_after_key;
+
 /// Token counts of one response, in OpenAI's sense: cached tokens are part
 /// of the input, reasoning tokens part of the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,12 +22,19 @@ impl TokenUsage {
     /// Reads `usage` from a response or chunk object; Groq's older streams
     /// carry it in `x_groq.usage`.
     pub fn from_response(obj: &Value) -> Option<TokenUsage> {
-        let usage = obj.get("usage").filter(|u| u.is_object()).or_else(|| {
-            obj.get("x_groq")
-                .and_then(|g| g.get("usage"))
-                .filter(|u| u.is_object())
-        })?;
-        Some(TokenUsage {
+        obj.get("usage")
+            .filter(|u| u.is_object())
+            .or_else(|| {
+                obj.get("x_groq")
+                    .and_then(|g| g.get("usage"))
+                    .filter(|u| u.is_object())
+            })
+            .map(TokenUsage::from_usage)
+    }
+
+    /// Reads a `usage` object itself.
+    pub fn from_usage(usage: &Value) -> TokenUsage {
+        TokenUsage {
             input: number(usage, &["prompt_tokens"]).unwrap_or(0),
             output: number(usage, &["completion_tokens"]).unwrap_or(0),
             cached: number(usage, &["prompt_tokens_details", "cached_tokens"])
@@ -33,32 +42,29 @@ impl TokenUsage {
                 .unwrap_or(0),
             reasoning: number(usage, &["completion_tokens_details", "reasoning_tokens"])
                 .unwrap_or(0),
-        })
+        }
     }
-}
 
-/// The parts of a response object that can hold usage; everything else is
-/// skipped without being built.
-#[derive(serde::Deserialize)]
-struct UsageEnvelope {
-    #[serde(default)]
-    usage: Option<Value>,
-    #[serde(default)]
-    x_groq: Option<Value>,
-}
-
-impl TokenUsage {
-    /// Usage of a whole JSON response body, if it has any.
+    /// Usage of a whole JSON response body without parsing the rest of it:
+    /// the last `"usage"` key whose value is an object is parsed alone. (A
+    /// quote inside a string is escaped, so `\"usage\"` in content is skipped.)
     pub fn from_json_bytes(body: &[u8]) -> Option<TokenUsage> {
-        let envelope: UsageEnvelope = serde_json::from_slice(body).ok()?;
-        let mut obj = serde_json::Map::new();
-        if let Some(u) = envelope.usage {
-            obj.insert("usage".into(), u);
+        for pos in memchr::memmem::rfind_iter(body, b"\"usage\"") {
+            if pos > 0 && body[pos - 1] == b'\\' {
+                continue;
+            }
+            let Some(value) = value_after_key(&body[pos + 7..]) else {
+                continue;
+            };
+            if value.first() != Some(&b'{') {
+                continue;
+            }
+            let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
+            if let Some(Ok(usage)) = values.next() {
+                return Some(TokenUsage::from_usage(&usage));
+            }
         }
-        if let Some(g) = envelope.x_groq {
-            obj.insert("x_groq".into(), g);
-        }
-        TokenUsage::from_response(&Value::Object(obj))
+        None
     }
 }
 
@@ -87,5 +93,17 @@ mod tests {
             json!({"x_groq": {"id": "r", "usage": {"prompt_tokens": 3, "completion_tokens": 2}}});
         assert_eq!(TokenUsage::from_response(&groq).unwrap().input, 3);
         assert_eq!(TokenUsage::from_response(&json!({"usage": null})), None);
+    }
+
+    #[test]
+    fn usage_of_a_raw_body_skips_content_and_nulls() {
+        let body = br#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":3},"system_fingerprint":"fp"}"#;
+        assert_eq!(
+            TokenUsage::from_json_bytes(body).map(|u| (u.input, u.output)),
+            Some((7, 3))
+        );
+        let first = br#"{"usage": {"prompt_tokens":2,"completion_tokens":1}, "choices":[{"message":{"content":"\"usage\": {}"}}]}"#;
+        assert_eq!(TokenUsage::from_json_bytes(first).map(|u| u.input), Some(2));
+        assert_eq!(TokenUsage::from_json_bytes(br#"{"usage":null}"#), None);
     }
 }

@@ -217,14 +217,15 @@ pub async fn test(
             ))
         })?
         .clone();
-    let account = Account {
-        id: row.id,
-        provider: provider.id.clone(),
-        name: row.name,
+    let account = Account::new(
+        row.id,
+        &provider,
+        row.name,
         api_key,
-        base_url: row.base_url.unwrap_or_else(|| provider.base_url.clone()),
-        priority: row.priority,
-    };
+        row.base_url,
+        row.priority,
+    )
+    .map_err(ApiError::bad_request)?;
     let result = app
         .upstream
         .test_account(&provider, &account, body.model.as_deref())
