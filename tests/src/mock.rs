@@ -11,7 +11,7 @@
 //! - `vendor-fields`: Groq-style `x_groq`, `service_tier` and `usage_breakdown` fields.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -72,7 +72,8 @@ impl MockUpstream {
         Self::start_with(false, false, 0).await
     }
 
-    /// `port` 0 picks a free port; `quiet` keeps no request log.
+    /// `port` 0 picks a free port. `quiet` (the benchmark's mode) keeps no
+    /// request log and answers every request with prepared `gpt-4.1` replies.
     pub async fn start_with(models_route: bool, quiet: bool, port: u16) -> MockUpstream {
         let state = Arc::new(MockState {
             models_route,
@@ -139,6 +140,9 @@ fn usage() -> Value {
 }
 
 async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if state.quiet {
+        return prepared_reply(&body);
+    }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -213,7 +217,23 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
     if stream {
         return stream_reply(&model, include_usage);
     }
-    let mut body = json!({
+    let mut body = completion(&model);
+    if model == "vendor-fields" {
+        body["x_groq"] = json!({"id": "req_01mock"});
+        body["service_tier"] = json!("on_demand");
+        body["usage"]["usage_breakdown"] = json!({"models": null});
+    }
+    let mut response = body.to_string().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("header"),
+    );
+    response
+}
+
+/// A whole (non-stream) completion in OpenAI's shape.
+fn completion(model: &str) -> Value {
+    json!({
         "id": "chatcmpl-mock123",
         "object": "chat.completion",
         "created": 1700000000,
@@ -226,17 +246,33 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         }],
         "usage": usage(),
         "system_fingerprint": "fp_mock"
-    });
-    if model == "vendor-fields" {
-        body["x_groq"] = json!({"id": "req_01mock"});
-        body["service_tier"] = json!("on_demand");
-        body["usage"]["usage_breakdown"] = json!({"models": null});
-    }
-    let mut response = body.to_string().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        "application/json".parse().expect("header"),
-    );
+    })
+}
+
+/// The benchmark's path (`--quiet`): no JSON parsing and no request log, the
+/// replies built once, so the mock costs as little CPU as it can.
+fn prepared_reply(request: &[u8]) -> Response {
+    static COMPLETION: LazyLock<Bytes> =
+        LazyLock::new(|| Bytes::from(completion("gpt-4.1").to_string()));
+    static STREAM: LazyLock<Bytes> =
+        LazyLock::new(|| Bytes::from(stream_frames("gpt-4.1", false).concat()));
+    static STREAM_USAGE: LazyLock<Bytes> =
+        LazyLock::new(|| Bytes::from(stream_frames("gpt-4.1", true).concat()));
+    let has = |needle: &[u8]| memchr::memmem::find(request, needle).is_some();
+    let (body, content_type) = if has(b"\"stream\":true") {
+        let frames = if has(b"\"include_usage\":true") {
+            &STREAM_USAGE
+        } else {
+            &STREAM
+        };
+        ((*frames).clone(), "text/event-stream; charset=utf-8")
+    } else {
+        ((*COMPLETION).clone(), "application/json")
+    };
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type.parse().expect("header"));
     response
 }
 

@@ -28,9 +28,11 @@ use crate::wire::openai_chat::TokenUsage;
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+pub async fn chat_completions(State(app): State<App>, request: axum::extract::Request) -> Response {
+    // Taken apart rather than extracted, so the headers are borrowed, not cloned.
+    let (parts, body) = request.into_parts();
     let snapshot = app.snapshot.load_full();
-    let grant = match auth::authenticate(&snapshot, &headers) {
+    let grant = match auth::authenticate(&snapshot, &parts.headers) {
         Ok(grant) => grant,
         Err(e) => return e.into_response(),
     };
@@ -281,15 +283,20 @@ async fn read_upstream(response: reqwest::Response) -> Result<Bytes, ApiError> {
             "The upstream response is too large.",
         ));
     }
+    let broke = |e: reqwest::Error| {
+        ApiError::upstream_unreachable(format!(
+            "The upstream response broke off: {}",
+            error_chain(&e)
+        ))
+    };
+    if response.content_length().is_some() {
+        // Bounded by the length checked above; a one-chunk body is not copied.
+        return response.bytes().await.map_err(broke);
+    }
     let mut body = bytes::BytesMut::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::upstream_unreachable(format!(
-                "The upstream response broke off: {}",
-                error_chain(&e)
-            ))
-        })?;
+        let chunk = chunk.map_err(broke)?;
         if body.len() + chunk.len() > MAX_UPSTREAM_BODY {
             return Err(ApiError::upstream_unreachable(
                 "The upstream response is too large.",
