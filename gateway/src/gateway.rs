@@ -153,7 +153,6 @@ impl Gateway {
         })?;
 
         let (usage, writer) = usage_writer::spawn(&db_path).map_err(StartError::Writer)?;
-        let retention_days = snapshot.settings.usage_retention_days;
         let app = Arc::new(AppState::new(
             snapshot,
             store,
@@ -163,7 +162,6 @@ impl Gateway {
             addr,
         ));
         let pruner = tokio::spawn(prune_periodically(app.clone()));
-        tracing::debug!(retention_days, "usage retention");
 
         let (shutdown, mut stop) = watch::channel(false);
         let router = api::router(app);

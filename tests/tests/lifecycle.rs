@@ -418,3 +418,55 @@ async fn the_gateway_survives_garbage_and_keeps_serving() {
     assert_eq!(ok.status(), 200);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn usage_older_than_the_retention_period_is_pruned_at_start() {
+    let mock = MockUpstream::start().await;
+    let config = mock_config(&mock.base_url()) + "\n[settings]\nusage_retention_days = 30\n";
+    let gw = TestGateway::start(&config).await;
+    assert_eq!(
+        gw.post("/v1/chat/completions")
+            .json(&chat_body(0))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let data_dir = gw.stop().await;
+
+    // Two records from long ago, written the way the gateway writes them.
+    let db = data_dir.path().join("omniroute.db");
+    let mut conn = omniroute::store::open_connection(&db).unwrap();
+    let tx = conn.transaction().unwrap();
+    let day_ms = 86_400_000;
+    for age_days in [31, 400] {
+        let old = omniroute::observe::UsageRecord {
+            ts: omniroute::store::now_ms() - age_days * day_ms,
+            inbound_format: "openai".into(),
+            requested_model: "openai/gpt-4.1".into(),
+            status: 200,
+            ..Default::default()
+        };
+        omniroute::store::usage::insert(&tx, &old).unwrap();
+    }
+    tx.commit().unwrap();
+    drop(conn);
+
+    let gw = TestGateway::start_in(data_dir, &config).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = gw.usage(0).await;
+        if rows.len() == 1 {
+            assert!(rows[0]["ts"].as_i64().unwrap() > omniroute::store::now_ms() - day_ms);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old records still there: {}",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gw.stop().await;
+}
