@@ -118,6 +118,34 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Anthropic's error type for this status.
+    fn anthropic_kind(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 | 405 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The error as Anthropic Messages clients expect it:
+    /// `{"type":"error","error":{"type","message"}}`.
+    pub fn into_anthropic_response(self) -> Response {
+        let body = crate::translate::anthropic::error_body(self.anthropic_kind(), &self.message);
+        let mut response = (self.status, body.to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.to_openai_json().to_string();

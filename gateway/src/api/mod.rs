@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod manage;
+pub mod messages;
 pub mod relay;
 pub mod request;
+pub mod translating_relay;
 pub mod v1;
 
 use std::sync::Arc;
@@ -99,6 +101,8 @@ pub fn router(app: App) -> Router {
         .route("/v1/chat/completions", chat.clone())
         .route("/chat/completions", chat.clone())
         .route("/v1/v1/chat/completions", chat)
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/v1/messages", post(messages::messages))
         .route("/v1/models", models.clone())
         .route("/models", models.clone())
         .route("/v1/v1/models", models)

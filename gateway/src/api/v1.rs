@@ -19,7 +19,7 @@ use crate::observe::usage::PendingRecord;
 use crate::providers::upstream::error_text;
 use crate::providers::{Quirk, WireFormat};
 use crate::routing::resolve::{ResolveError, Route, resolve};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{KeyGrant, Snapshot};
 use crate::store::now_ms;
 use crate::translate::sanitize;
 use crate::wire::openai_chat::TokenUsage;
@@ -70,7 +70,7 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
     }
 }
 
-enum Reply {
+pub(super) enum Reply {
     /// The response is whole and `record` is complete.
     Complete(Response),
     /// The response streams; its body sends the record when it ends.
@@ -80,7 +80,7 @@ enum Reply {
 async fn relay_chat(
     app: &App,
     snapshot: &Snapshot,
-    grant: Option<&crate::snapshot::KeyGrant>,
+    grant: Option<&KeyGrant>,
     body: Body,
     pending: &mut PendingRecord,
     started: Instant,
@@ -91,36 +91,9 @@ async fn relay_chat(
     record.requested_model = request.model.clone();
     record.stream = request.stream;
 
-    let route = resolve(snapshot, &request.model).map_err(|e| match e {
-        ResolveError::UnknownModel(m) => ApiError::model_not_found(&m),
-        ResolveError::NoAccount(p) => ApiError::no_connection(format!(
-            "No usable connection for provider `{p}`: add one with an API key (dashboard, /api/connections or the config file)."
-        )),
-    })?;
-    if let Some(grant) = grant {
-        let canonical = format!("{}/{}", route.provider.prefix, route.upstream_model);
-        if !grant.allows(&[&request.model, &canonical]) {
-            return Err(ApiError::forbidden(format!(
-                "This API key may not use the model `{}`.",
-                request.model
-            ))
-            .with_code("model_not_allowed"));
-        }
-    }
+    let route = route_for(snapshot, grant, &request.model, "Chat Completions")?;
     record.provider = Some(route.provider.id.clone());
     record.upstream_model = Some(route.upstream_model.clone());
-    if route.provider.format != WireFormat::Openai {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "invalid_request_error",
-            format!(
-                "Provider `{}` speaks the {} format; translating Chat Completions to it is not available in this build.",
-                route.provider.id,
-                route.provider.format.as_str()
-            ),
-        )
-        .with_code("format_not_supported"));
-    }
 
     let account = &route.accounts[0];
     record.connection_id = Some(account.id);
@@ -194,6 +167,44 @@ async fn relay_chat(
         return Ok(Reply::Streaming(reply));
     }
     complete_response(response, &route, record, started).await
+}
+
+/// Resolves `model` to a route that `grant` may use and that an OpenAI
+/// Chat upstream serves (the only upstream format this build speaks).
+pub(super) fn route_for(
+    snapshot: &Snapshot,
+    grant: Option<&KeyGrant>,
+    model: &str,
+    inbound: &str,
+) -> Result<Route, ApiError> {
+    let route = resolve(snapshot, model).map_err(|e| match e {
+        ResolveError::UnknownModel(m) => ApiError::model_not_found(&m),
+        ResolveError::NoAccount(p) => ApiError::no_connection(format!(
+            "No usable connection for provider `{p}`: add one with an API key (dashboard, /api/connections or the config file)."
+        )),
+    })?;
+    if let Some(grant) = grant {
+        let canonical = format!("{}/{}", route.provider.prefix, route.upstream_model);
+        if !grant.allows(&[model, &canonical]) {
+            return Err(ApiError::forbidden(format!(
+                "This API key may not use the model `{model}`."
+            ))
+            .with_code("model_not_allowed"));
+        }
+    }
+    if route.provider.format != WireFormat::Openai {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "invalid_request_error",
+            format!(
+                "Provider `{}` speaks the {} format; translating {inbound} to it is not available in this build.",
+                route.provider.id,
+                route.provider.format.as_str()
+            ),
+        )
+        .with_code("format_not_supported"));
+    }
+    Ok(route)
 }
 
 /// A whole (non-stream) upstream success: cleaned, counted, returned.
@@ -274,7 +285,7 @@ async fn upstream_error(
     Ok(Reply::Complete(reply))
 }
 
-async fn read_upstream(response: reqwest::Response) -> Result<Bytes, ApiError> {
+pub(super) async fn read_upstream(response: reqwest::Response) -> Result<Bytes, ApiError> {
     if response
         .content_length()
         .is_some_and(|n| n as usize > MAX_UPSTREAM_BODY)
@@ -308,7 +319,7 @@ async fn read_upstream(response: reqwest::Response) -> Result<Bytes, ApiError> {
 }
 
 /// An error with its causes, e.g. "error sending request: connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

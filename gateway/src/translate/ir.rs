@@ -111,24 +111,7 @@ pub enum StopReason {
 }
 
 /// Token counts: cached tokens are part of `input`, reasoning part of `output`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cached: u64,
-    pub reasoning: u64,
-}
-
-impl From<crate::wire::openai_chat::TokenUsage> for Usage {
-    fn from(u: crate::wire::openai_chat::TokenUsage) -> Usage {
-        Usage {
-            input: u.input,
-            output: u.output,
-            cached: u.cached,
-            reasoning: u.reasoning,
-        }
-    }
-}
+pub use crate::wire::openai_chat::TokenUsage as Usage;
 
 /// A whole response in no particular wire format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

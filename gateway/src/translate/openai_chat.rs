@@ -213,9 +213,7 @@ pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
         model: body["model"].as_str().unwrap_or_default().to_string(),
         parts,
         stop: stop_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
-        usage: TokenUsage::from_response(body)
-            .map(Usage::from)
-            .unwrap_or_default(),
+        usage: TokenUsage::from_response(body).unwrap_or_default(),
     })
 }
 
@@ -249,7 +247,7 @@ impl StreamDecoder {
             });
         }
         if let Some(usage) = TokenUsage::from_response(chunk) {
-            self.usage = Some(usage.into());
+            self.usage = Some(usage);
         }
         for choice in chunk["choices"].as_array().into_iter().flatten() {
             let delta = &choice["delta"];

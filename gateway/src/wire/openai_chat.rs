@@ -6,7 +6,7 @@ use crate::translate::sanitize::value_after_key;
 
 /// Token counts of one response, in OpenAI's sense: cached tokens are part
 /// of the input, reasoning tokens part of the output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenUsage {
     pub input: u64,
     pub output: u64,
