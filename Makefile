@@ -7,13 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 20128
 
-.PHONY: run test bench lint build build-release deps-rust deps-python fmt clean
+.PHONY: run test bench lint build deps-rust deps-python deps-cli fmt clean
 
 run: deps-rust
 	$(CARGO) build --release -p omniroute
 	./target/release/omniroute --port $(PORT)
 
-test: deps-rust deps-python lint build
+test: deps-rust deps-python deps-cli lint build
 	$(CARGO) test --workspace
 	$(PY) -m pytest -q tests/python
 
@@ -46,6 +46,16 @@ $(VENV)/.installed: tests/python/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
+# The real coding CLIs (pinned in tests/cli/package-lock.json). npm 11 does
+# not run install scripts by default; Claude Code's puts its binary in place.
+deps-cli: tests/cli/node_modules/.installed
+
+tests/cli/node_modules/.installed: tests/cli/package.json tests/cli/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && apt-get install -y nodejs npm; }
+	cd tests/cli && npm ci --no-audit --no-fund
+	cd tests/cli/node_modules/@anthropic-ai/claude-code && node install.cjs
+	touch $@
+
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) tests/cli/node_modules

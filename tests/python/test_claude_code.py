@@ -1,0 +1,47 @@
+"""The real Claude Code CLI (from npm) talks to OmniRoute, which serves it from a mock OpenAI upstream."""
+
+import json
+import os
+import subprocess
+import urllib.request
+
+from conftest import ROOT, TEST_KEY
+
+CLAUDE = ROOT / "tests" / "cli" / "node_modules" / ".bin" / "claude"
+
+
+def usage_rows(gateway_url):
+    request = urllib.request.Request(
+        gateway_url.removesuffix("/v1") + "/api/usage?limit=1000",
+        headers={"Authorization": f"Bearer {TEST_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path):
+    before = len(usage_rows(gateway_url))
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "ANTHROPIC_BASE_URL": gateway_url.removesuffix("/v1"),
+        "ANTHROPIC_API_KEY": TEST_KEY,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    result = subprocess.run(
+        [str(CLAUDE), "-p", "Say hi", "--model", "openai/gpt-4.1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Hello from mock"
+    after = usage_rows(gateway_url)
+    rows = after[: len(after) - before]  # newest first
+    assert rows, "the gateway recorded Claude Code's request"
+    assert all(r["inbound_format"] == "anthropic" for r in rows)
+    assert all(r["provider"] == "openai" and r["status"] == 200 for r in rows)
+    assert any(r["stream"] for r in rows)
