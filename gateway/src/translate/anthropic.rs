@@ -223,6 +223,276 @@ pub fn encode_response(response: &Response) -> Value {
     })
 }
 
+/// An image part as an Anthropic image source.
+fn image_source(url: &str) -> Value {
+    match url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+    {
+        Some((media_type, data)) => {
+            json!({"type": "base64", "media_type": media_type, "data": data})
+        }
+        None => json!({"type": "url", "url": url}),
+    }
+}
+
+fn encode_block(part: &Part) -> Option<Value> {
+    Some(match part {
+        Part::Text { text } if !text.is_empty() => json!({"type": "text", "text": text}),
+        Part::Text { .. } => return None,
+        Part::Image { url } => json!({"type": "image", "source": image_source(url)}),
+        // Only a real signature from this family may go back; reasoning
+        // without one (another provider's) is dropped, never re-signed.
+        Part::Reasoning {
+            text,
+            signature: Some(sig),
+        } => json!({"type": "thinking", "thinking": text, "signature": sig}),
+        Part::Reasoning { .. } => return None,
+        Part::ToolCall {
+            id,
+            name,
+            arguments,
+        } => {
+            json!({"type": "tool_use", "id": id, "name": name, "input": tool_input(arguments)})
+        }
+        Part::ToolResult {
+            call_id,
+            content,
+            is_error,
+        } => {
+            json!({"type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": is_error})
+        }
+    })
+}
+
+/// Output cap used when the caller set none (the Messages API requires one).
+pub const DEFAULT_MAX_TOKENS: u64 = 8192;
+
+/// The Messages body for an IR request. System and developer messages
+/// become the top-level `system`.
+pub fn encode_request(request: &Request) -> Value {
+    let mut system = Vec::new();
+    let mut messages = Vec::new();
+    for message in &request.messages {
+        if matches!(message.role, Role::System | Role::Developer) {
+            system.extend(message.parts.iter().filter_map(|p| match p {
+                Part::Text { text } => Some(text.as_str()),
+                _ => None,
+            }));
+            continue;
+        }
+        let role = if message.role == Role::Assistant {
+            "assistant"
+        } else {
+            "user"
+        };
+        let content: Vec<Value> = message.parts.iter().filter_map(encode_block).collect();
+        if !content.is_empty() {
+            messages.push(json!({"role": role, "content": content}));
+        }
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(request.model));
+    body.insert(
+        "max_tokens".into(),
+        json!(request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+    );
+    if !system.is_empty() {
+        body.insert("system".into(), json!(system.join("\n\n")));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    if !request.tools.is_empty() {
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|t| {
+                let mut tool = json!({"name": t.name, "input_schema": t.parameters});
+                if let Some(d) = &t.description {
+                    tool["description"] = json!(d);
+                }
+                tool
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &request.tool_choice {
+        let v = match choice {
+            ToolChoice::Auto => json!({"type": "auto"}),
+            ToolChoice::None => json!({"type": "none"}),
+            ToolChoice::Required => json!({"type": "any"}),
+            ToolChoice::Tool { name } => json!({"type": "tool", "name": name}),
+        };
+        body.insert("tool_choice".into(), v);
+    }
+    if !request.stop.is_empty() {
+        body.insert("stop_sequences".into(), json!(request.stop));
+    }
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = request.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(budget) = request.reasoning_budget {
+        body.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": budget}),
+        );
+    }
+    if request.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    Value::Object(body)
+}
+
+fn decode_stop(reason: &str) -> StopReason {
+    match reason {
+        "max_tokens" | "model_context_window_exceeded" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "tool_use" => StopReason::ToolUse,
+        "refusal" => StopReason::ContentFilter,
+        _ => StopReason::EndTurn,
+    }
+}
+
+/// Anthropic usage in IR terms: cache reads and writes are input too.
+fn decode_usage(usage: &Value) -> Usage {
+    let n = |key: &str| usage[key].as_u64().unwrap_or(0);
+    Usage {
+        input: n("input_tokens") + n("cache_read_input_tokens") + n("cache_creation_input_tokens"),
+        output: n("output_tokens"),
+        cached: n("cache_read_input_tokens"),
+        reasoning: 0,
+    }
+}
+
+/// A whole Messages response in IR.
+pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
+    let blocks = body["content"]
+        .as_array()
+        .ok_or_else(|| invalid("the upstream response has no content"))?;
+    let mut parts = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        parts.extend(decode_block(block)?);
+    }
+    Ok(Response {
+        id: body["id"].as_str().unwrap_or_default().to_string(),
+        model: body["model"].as_str().unwrap_or_default().to_string(),
+        parts,
+        stop: decode_stop(body["stop_reason"].as_str().unwrap_or("end_turn")),
+        usage: decode_usage(&body["usage"]),
+    })
+}
+
+/// Turns Messages stream events into IR events.
+#[derive(Default)]
+pub struct StreamDecoder {
+    usage: Usage,
+    stop: Option<StopReason>,
+    /// Content block index -> tool call index, for tool_use blocks.
+    tool_blocks: Vec<(u64, usize)>,
+    finished: bool,
+}
+
+impl StreamDecoder {
+    /// Events for one SSE event's data.
+    pub fn event(&mut self, data: &Value) -> Vec<StreamEvent> {
+        let mut events = Vec::new();
+        if self.finished {
+            return events;
+        }
+        match data["type"].as_str().unwrap_or_default() {
+            "message_start" => {
+                let message = &data["message"];
+                self.usage = decode_usage(&message["usage"]);
+                events.push(StreamEvent::Start {
+                    id: message["id"].as_str().unwrap_or_default().to_string(),
+                    model: message["model"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+            "content_block_start" => {
+                let block = &data["content_block"];
+                if block["type"] == "tool_use" {
+                    let index = self.tool_blocks.len();
+                    self.tool_blocks
+                        .push((data["index"].as_u64().unwrap_or(0), index));
+                    events.push(StreamEvent::ToolCallStart {
+                        index,
+                        id: block["id"].as_str().unwrap_or_default().to_string(),
+                        name: block["name"].as_str().unwrap_or_default().to_string(),
+                    });
+                } else if let Some(text) = block["text"].as_str().filter(|t| !t.is_empty()) {
+                    events.push(StreamEvent::TextDelta {
+                        text: text.to_string(),
+                    });
+                }
+            }
+            "content_block_delta" => {
+                let delta = &data["delta"];
+                let text = |key: &str| delta[key].as_str().unwrap_or_default().to_string();
+                match delta["type"].as_str().unwrap_or_default() {
+                    "text_delta" => events.push(StreamEvent::TextDelta { text: text("text") }),
+                    "thinking_delta" => events.push(StreamEvent::ReasoningDelta {
+                        text: text("thinking"),
+                    }),
+                    "signature_delta" => events.push(StreamEvent::ReasoningSignature {
+                        signature: text("signature"),
+                    }),
+                    "input_json_delta" => {
+                        let block = data["index"].as_u64().unwrap_or(0);
+                        let json = text("partial_json");
+                        if let Some(&(_, index)) =
+                            self.tool_blocks.iter().find(|(b, _)| *b == block)
+                        {
+                            if !json.is_empty() {
+                                events.push(StreamEvent::ToolCallArgumentsDelta { index, json });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = data["delta"]["stop_reason"].as_str() {
+                    self.stop = Some(decode_stop(reason));
+                }
+                // Newer streams repeat the whole (cumulative) usage here;
+                // older ones only the output tokens.
+                let usage = &data["usage"];
+                if usage.get("input_tokens").is_some() {
+                    self.usage = decode_usage(usage);
+                } else if let Some(output) = usage["output_tokens"].as_u64() {
+                    self.usage.output = output;
+                }
+            }
+            "message_stop" => events.extend(self.finish()),
+            "error" => {
+                self.finished = true;
+                let message = data["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the upstream reported an error");
+                events.push(StreamEvent::Error {
+                    message: message.to_string(),
+                });
+            }
+            _ => {}
+        }
+        events
+    }
+
+    /// The closing event, once: at `message_stop` or when the stream ends.
+    pub fn finish(&mut self) -> Option<StreamEvent> {
+        if self.finished {
+            return None;
+        }
+        self.finished = true;
+        Some(StreamEvent::Finish {
+            stop: self.stop.unwrap_or(StopReason::EndTurn),
+            usage: self.usage,
+        })
+    }
+}
+
 /// Which content block is open in the caller's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Block {
@@ -583,5 +853,211 @@ mod tests {
         assert_eq!(events[0].0, "error");
         assert_eq!(events[0].1["error"]["message"], "upstream broke");
         assert_eq!(e.encode(&StreamEvent::TextDelta { text: "x".into() }), "");
+    }
+
+    #[test]
+    fn request_encodes_system_tools_images_and_only_signed_thinking() {
+        let request = Request {
+            model: "claude-sonnet-4-5".into(),
+            messages: vec![
+                Message {
+                    role: Role::Developer,
+                    parts: vec![Part::text("be brief")],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![
+                        Part::text("look"),
+                        Part::Image {
+                            url: "data:image/png;base64,QUJD".into(),
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        Part::Reasoning {
+                            text: "from another model".into(),
+                            signature: None,
+                        },
+                        Part::Reasoning {
+                            text: "mine".into(),
+                            signature: Some("sig".into()),
+                        },
+                        Part::ToolCall {
+                            id: "toolu_1".into(),
+                            name: "ls".into(),
+                            arguments: "{\"p\":1}".into(),
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::Tool,
+                    parts: vec![Part::ToolResult {
+                        call_id: "toolu_1".into(),
+                        content: "a.txt".into(),
+                        is_error: true,
+                    }],
+                },
+            ],
+            tools: vec![Tool {
+                name: "ls".into(),
+                description: None,
+                parameters: json!({"type": "object"}),
+            }],
+            tool_choice: Some(ToolChoice::Required),
+            reasoning_budget: Some(2048),
+            ..Default::default()
+        };
+        let body = encode_request(&request);
+        assert_eq!(body["system"], "be brief");
+        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(
+            body["messages"][0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "QUJD"})
+        );
+        let assistant = body["messages"][1]["content"].as_array().unwrap();
+        assert_eq!(
+            assistant.len(),
+            2,
+            "unsigned reasoning dropped: {assistant:?}"
+        );
+        assert_eq!(assistant[0]["signature"], "sig");
+        assert_eq!(assistant[1]["input"], json!({"p": 1}));
+        assert_eq!(body["messages"][2]["role"], "user");
+        assert_eq!(body["messages"][2]["content"][0]["is_error"], true);
+        assert_eq!(body["tool_choice"], json!({"type": "any"}));
+        assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(body["thinking"]["budget_tokens"], 2048);
+    }
+
+    #[test]
+    fn response_decodes_with_cache_reads_counted_as_input() {
+        let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"}, {"type": "text", "text": "Hi"},
+                {"type": "tool_use", "id": "toolu_1", "name": "ls", "input": {"p": 1}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0, "output_tokens": 7}});
+        let r = decode_response(&body).unwrap();
+        assert_eq!(
+            r.usage,
+            Usage {
+                input: 105,
+                output: 7,
+                cached: 100,
+                reasoning: 0
+            }
+        );
+        assert_eq!(r.stop, StopReason::ToolUse);
+        assert_eq!(r.parts.len(), 3);
+        assert_eq!(
+            encode_response(&r)["usage"]["input_tokens"],
+            5,
+            "round trip keeps the split"
+        );
+    }
+
+    #[test]
+    fn stream_decoder_follows_blocks_tools_and_usage() {
+        let frames = [
+            json!({"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 377, "cache_read_input_tokens": 3, "output_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "ping"}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Paris\"}"}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 65}}),
+            json!({"type": "message_stop"}),
+        ];
+        let mut d = StreamDecoder::default();
+        let events: Vec<StreamEvent> = frames.iter().flat_map(|f| d.event(f)).collect();
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Start {
+                    id: "msg_1".into(),
+                    model: "claude-sonnet-4-5".into()
+                },
+                StreamEvent::TextDelta {
+                    text: "Checking.".into()
+                },
+                StreamEvent::ToolCallStart {
+                    index: 0,
+                    id: "toolu_1".into(),
+                    name: "get_weather".into()
+                },
+                StreamEvent::ToolCallArgumentsDelta {
+                    index: 0,
+                    json: "{\"city\": \"Paris\"}".into()
+                },
+                StreamEvent::Finish {
+                    stop: StopReason::ToolUse,
+                    usage: Usage {
+                        input: 380,
+                        output: 65,
+                        cached: 3,
+                        reasoning: 0
+                    }
+                },
+            ]
+        );
+        assert_eq!(d.finish(), None);
+    }
+
+    #[test]
+    fn encoder_output_decodes_back_to_the_same_events() {
+        let events = vec![
+            StreamEvent::Start {
+                id: "msg_9".into(),
+                model: "m".into(),
+            },
+            StreamEvent::ReasoningDelta {
+                text: "think".into(),
+            },
+            StreamEvent::ReasoningSignature {
+                signature: "sig".into(),
+            },
+            StreamEvent::TextDelta {
+                text: "answer".into(),
+            },
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "t1".into(),
+                name: "a".into(),
+            },
+            StreamEvent::ToolCallArgumentsDelta {
+                index: 0,
+                json: "{}".into(),
+            },
+            StreamEvent::ToolCallStart {
+                index: 1,
+                id: "t2".into(),
+                name: "b".into(),
+            },
+            StreamEvent::ToolCallArgumentsDelta {
+                index: 1,
+                json: "{\"x\":1}".into(),
+            },
+            StreamEvent::Finish {
+                stop: StopReason::ToolUse,
+                usage: Usage {
+                    input: 10,
+                    output: 3,
+                    cached: 4,
+                    reasoning: 0,
+                },
+            },
+        ];
+        let mut encoder = StreamEncoder::default();
+        let sse: String = events.iter().map(|e| encoder.encode(e)).collect();
+        let mut decoder = StreamDecoder::default();
+        let back: Vec<StreamEvent> = events_of(&sse)
+            .iter()
+            .flat_map(|(_, data)| decoder.event(data))
+            .collect();
+        assert_eq!(back, events);
     }
 }
