@@ -217,6 +217,305 @@ pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
     })
 }
 
+/// Text of a `content` that is a string or a list of parts.
+fn flat_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn decode_content(content: &Value) -> Result<Vec<Part>, TranslateError> {
+    match content {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![Part::text(s.as_str())]),
+        Value::Array(items) => Ok(items
+            .iter()
+            .filter_map(|item| match item["type"].as_str() {
+                Some("text") | Some("input_text") => {
+                    Some(Part::text(item["text"].as_str().unwrap_or_default()))
+                }
+                Some("image_url") => {
+                    let url = item["image_url"]["url"]
+                        .as_str()
+                        .or_else(|| item["image_url"].as_str());
+                    url.map(|u| Part::Image { url: u.to_string() })
+                }
+                _ => None,
+            })
+            .collect()),
+        _ => Err(TranslateError(
+            "message content must be a string or a list of parts".into(),
+        )),
+    }
+}
+
+/// Thinking budget for OpenAI's `reasoning_effort`.
+fn effort_budget(effort: &str) -> Option<u64> {
+    match effort {
+        "minimal" | "low" => Some(2048),
+        "medium" => Some(8192),
+        "high" => Some(24576),
+        _ => None,
+    }
+}
+
+/// A Chat Completions request in IR.
+pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
+    let model = body["model"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| TranslateError("`model` is required".into()))?;
+    let raw = body["messages"]
+        .as_array()
+        .ok_or_else(|| TranslateError("`messages` must be an array".into()))?;
+    let mut messages = Vec::with_capacity(raw.len());
+    for m in raw {
+        let role = match m["role"].as_str() {
+            Some("system") => Role::System,
+            Some("developer") => Role::Developer,
+            Some("user") => Role::User,
+            Some("assistant") => Role::Assistant,
+            Some("tool") => Role::Tool,
+            other => return Err(TranslateError(format!("unknown role {other:?}"))),
+        };
+        let mut parts = Vec::new();
+        if role == Role::Tool {
+            parts.push(Part::ToolResult {
+                call_id: m["tool_call_id"].as_str().unwrap_or_default().to_string(),
+                content: flat_text(&m["content"]),
+                is_error: false,
+            });
+        } else {
+            if let Some(r) = m["reasoning_content"].as_str().filter(|r| !r.is_empty()) {
+                parts.push(Part::Reasoning {
+                    text: r.to_string(),
+                    signature: None,
+                });
+            }
+            parts.extend(decode_content(&m["content"])?);
+            for call in m["tool_calls"].as_array().into_iter().flatten() {
+                parts.push(Part::ToolCall {
+                    id: call["id"].as_str().unwrap_or_default().to_string(),
+                    name: call
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    arguments: call
+                        .pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or("{}")
+                        .to_string(),
+                });
+            }
+        }
+        messages.push(Message { role, parts });
+    }
+    let tools = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let f = &t["function"];
+            let name = f["name"].as_str().filter(|n| !n.is_empty())?;
+            Some(super::ir::Tool {
+                name: name.to_string(),
+                description: f["description"].as_str().map(str::to_string),
+                parameters: f
+                    .get("parameters")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect();
+    let tool_choice = match &body["tool_choice"] {
+        Value::String(s) if s == "auto" => Some(ToolChoice::Auto),
+        Value::String(s) if s == "none" => Some(ToolChoice::None),
+        Value::String(s) if s == "required" => Some(ToolChoice::Required),
+        Value::Object(o) => o
+            .get("function")
+            .and_then(|f| f["name"].as_str())
+            .map(|name| ToolChoice::Tool {
+                name: name.to_string(),
+            }),
+        _ => None,
+    };
+    let stop = match &body["stop"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Request {
+        model: model.to_string(),
+        messages,
+        tools,
+        tool_choice,
+        max_tokens: body["max_completion_tokens"]
+            .as_u64()
+            .or_else(|| body["max_tokens"].as_u64()),
+        temperature: body["temperature"].as_f64(),
+        top_p: body["top_p"].as_f64(),
+        stop,
+        stream: body["stream"].as_bool().unwrap_or(false),
+        reasoning_budget: body["reasoning_effort"].as_str().and_then(effort_budget),
+    })
+}
+
+fn finish_reason(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::EndTurn | StopReason::StopSequence => "stop",
+        StopReason::MaxTokens => "length",
+        StopReason::ToolUse => "tool_calls",
+        StopReason::ContentFilter => "content_filter",
+    }
+}
+
+fn usage_json(u: &Usage) -> Value {
+    json!({
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.input + u.output,
+        "prompt_tokens_details": {"cached_tokens": u.cached},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
+    })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The Chat Completions response for an IR response.
+pub fn encode_response(response: &Response) -> Value {
+    let text: String = response
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let reasoning: String = response
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Reasoning { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let calls: Vec<Value> = response.parts.iter().filter_map(|p| match p {
+        Part::ToolCall { id, name, arguments } => {
+            Some(json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}))
+        }
+        _ => None,
+    }).collect();
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = json!(reasoning);
+    }
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    json!({
+        "id": response.id,
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": response.model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(response.stop)}],
+        "usage": usage_json(&response.usage),
+    })
+}
+
+/// Writes IR stream events as Chat Completions chunks.
+pub struct StreamEncoder {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    done: bool,
+}
+
+impl StreamEncoder {
+    /// `include_usage`: the caller asked for `stream_options.include_usage`.
+    pub fn new(include_usage: bool) -> StreamEncoder {
+        StreamEncoder {
+            id: String::new(),
+            model: String::new(),
+            created: unix_now(),
+            include_usage,
+            done: false,
+        }
+    }
+
+    fn chunk(&self, out: &mut String, delta: Value, finish: Option<&str>) {
+        let chunk = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        out.push_str("data: ");
+        out.push_str(&chunk.to_string());
+        out.push_str("\n\n");
+    }
+
+    pub fn encode(&mut self, event: &StreamEvent) -> String {
+        let mut out = String::new();
+        if self.done {
+            return out;
+        }
+        match event {
+            StreamEvent::Start { id, model } => {
+                self.id = id.clone();
+                self.model = model.clone();
+                self.chunk(&mut out, json!({"role": "assistant", "content": ""}), None);
+            }
+            StreamEvent::TextDelta { text } => self.chunk(&mut out, json!({"content": text}), None),
+            StreamEvent::ReasoningDelta { text } => self.chunk(&mut out, json!({"reasoning_content": text}), None),
+            StreamEvent::ReasoningSignature { .. } => {}
+            StreamEvent::ToolCallStart { index, id, name } => self.chunk(
+                &mut out,
+                json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                None,
+            ),
+            StreamEvent::ToolCallArgumentsDelta { index, json } => self.chunk(
+                &mut out,
+                serde_json::json!({"tool_calls": [{"index": index, "function": {"arguments": json}}]}),
+                None,
+            ),
+            StreamEvent::Finish { stop, usage } => {
+                self.chunk(&mut out, json!({}), Some(finish_reason(*stop)));
+                if self.include_usage {
+                    let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.model, "choices": [], "usage": usage_json(usage)});
+                    out.push_str("data: ");
+                    out.push_str(&chunk.to_string());
+                    out.push_str("\n\n");
+                }
+                out.push_str("data: [DONE]\n\n");
+                self.done = true;
+            }
+            StreamEvent::Error { message } => {
+                let body = json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": "stream_interrupted"}});
+                out.push_str("data: ");
+                out.push_str(&body.to_string());
+                out.push_str("\n\n");
+                self.done = true;
+            }
+        }
+        out
+    }
+}
+
 /// Turns Chat Completions chunks into IR events. The finish reason and the
 /// usage come in different chunks; `Finish` is emitted once both are known,
 /// or when the stream ends.
@@ -469,5 +768,118 @@ mod tests {
                 usage: Usage::default()
             })
         );
+    }
+
+    #[test]
+    fn request_decodes_roles_parts_tools_and_limits() {
+        let body = json!({
+            "model": "claude/claude-sonnet-4-5", "max_completion_tokens": 500, "stop": "END", "reasoning_effort": "high",
+            "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "ls", "parameters": {"type": "object"}}}, {"type": "function", "function": {"name": ""}}],
+            "tool_choice": "required"
+        });
+        let r = decode_request(&body).unwrap();
+        assert_eq!(r.max_tokens, Some(500));
+        assert_eq!(r.stop, vec!["END"]);
+        assert_eq!(r.reasoning_budget, Some(24576));
+        assert_eq!(r.messages[0].role, Role::Developer);
+        assert_eq!(
+            r.messages[1].parts[1],
+            Part::Image {
+                url: "https://x/y.png".into()
+            }
+        );
+        assert!(matches!(&r.messages[2].parts[0], Part::ToolCall { name, .. } if name == "ls"));
+        assert_eq!(
+            r.messages[3].parts[0],
+            Part::ToolResult {
+                call_id: "call_1".into(),
+                content: "a.txt".into(),
+                is_error: false
+            }
+        );
+        assert_eq!(r.tools.len(), 1, "a tool with an empty name is dropped");
+        assert_eq!(r.tool_choice, Some(ToolChoice::Required));
+        assert!(decode_request(&json!({"model": "m", "messages": [{"role": "wizard"}]})).is_err());
+    }
+
+    #[test]
+    fn response_encodes_tool_calls_and_usage_details() {
+        let r = Response {
+            id: "msg_1".into(),
+            model: "claude-sonnet-4-5".into(),
+            parts: vec![
+                Part::Reasoning {
+                    text: "hm".into(),
+                    signature: Some("s".into()),
+                },
+                Part::ToolCall {
+                    id: "t".into(),
+                    name: "ls".into(),
+                    arguments: "{}".into(),
+                },
+            ],
+            stop: StopReason::ToolUse,
+            usage: Usage {
+                input: 10,
+                output: 2,
+                cached: 3,
+                reasoning: 0,
+            },
+        };
+        let v = encode_response(&r);
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(v["choices"][0]["message"]["reasoning_content"], "hm");
+        assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
+        assert_eq!(decode_response(&v).unwrap().usage, r.usage);
+    }
+
+    #[test]
+    fn stream_encoder_output_decodes_back_to_the_same_events() {
+        let events = vec![
+            StreamEvent::Start {
+                id: "c".into(),
+                model: "m".into(),
+            },
+            StreamEvent::ReasoningDelta {
+                text: "think".into(),
+            },
+            StreamEvent::TextDelta { text: "Hi".into() },
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "call_1".into(),
+                name: "ls".into(),
+            },
+            StreamEvent::ToolCallArgumentsDelta {
+                index: 0,
+                json: "{}".into(),
+            },
+            StreamEvent::Finish {
+                stop: StopReason::ToolUse,
+                usage: Usage {
+                    input: 5,
+                    output: 1,
+                    cached: 2,
+                    reasoning: 1,
+                },
+            },
+        ];
+        let mut encoder = StreamEncoder::new(true);
+        let sse: String = events.iter().map(|e| encoder.encode(e)).collect();
+        assert!(sse.ends_with("data: [DONE]\n\n"));
+        let mut decoder = StreamDecoder::default();
+        let back: Vec<StreamEvent> = sse
+            .split("\n\n")
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .flat_map(|d| decoder.chunk(&serde_json::from_str(d).unwrap()))
+            .collect();
+        assert_eq!(back, events);
     }
 }
