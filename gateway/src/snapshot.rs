@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use crate::config::Settings;
 use crate::providers::upstream::UpstreamClient;
-use crate::providers::{AuthKind, Catalog, ProviderDef};
+use crate::providers::{AuthKind, Catalog, ProviderDef, WireFormat};
 use crate::store::combos::ComboRow;
 use crate::store::{self, SecretBox, StoreResult};
 use reqwest::header::HeaderMap;
@@ -23,8 +23,9 @@ pub struct Account {
     /// The provider's base URL, or the connection's override.
     pub base_url: String,
     pub priority: i64,
-    /// `base_url` + `/chat/completions`.
-    pub chat_url: reqwest::Url,
+    /// Where requests go: `base_url` + the format's path
+    /// (`/chat/completions`, or `/messages` for Anthropic).
+    pub request_url: reqwest::Url,
     pub auth_headers: HeaderMap,
 }
 
@@ -38,7 +39,11 @@ impl Account {
         priority: i64,
     ) -> Result<Account, String> {
         let base_url = base_url.unwrap_or_else(|| provider.base_url.clone());
-        let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions"))
+        let path = match provider.format {
+            WireFormat::Anthropic => "/messages",
+            _ => "/chat/completions",
+        };
+        let request_url = reqwest::Url::parse(&format!("{base_url}{path}"))
             .map_err(|e| format!("bad base URL {base_url}: {e}"))?;
         Ok(Account {
             id,
@@ -48,7 +53,7 @@ impl Account {
             api_key,
             base_url,
             priority,
-            chat_url,
+            request_url,
         })
     }
 }

@@ -38,6 +38,12 @@ provider = "mock"
 name = "local"
 api_key = "sk-upstream-mock"
 
+[[connections]]
+provider = "anthropic"
+name = "claude"
+api_key = "sk-ant-upstream"
+base_url = "{mock_base_url}"
+
 [[combos]]
 name = "my-stack"
 strategy = "fill-first"

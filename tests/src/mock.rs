@@ -9,6 +9,10 @@
 //! - `slow-reply`: a whole completion after 2 s;
 //! - `break-stream`: two chunks, then the connection is cut;
 //! - `vendor-fields`: Groq-style `x_groq`, `service_tier` and `usage_breakdown` fields.
+//!
+//! `POST /v1/messages` speaks Anthropic Messages the same way (`error-429`,
+//! `break-stream`, else `Hello from claude mock`), and checks the
+//! `x-api-key` and `anthropic-version` headers.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -86,6 +90,7 @@ impl MockUpstream {
         let addr = listener.local_addr().expect("mock addr");
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/messages", post(anthropic_messages))
             .route("/v1/models", get(models))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
@@ -385,5 +390,137 @@ fn stream_reply(model: &str, include_usage: bool) -> Response {
         "text/event-stream; charset=utf-8".parse().expect("header"),
     );
     h.insert(header::CACHE_CONTROL, "no-cache".parse().expect("header"));
+    response
+}
+
+/// Token counts the Anthropic endpoint reports (input excludes cache reads).
+pub const CLAUDE_INPUT_TOKENS: u64 = 20;
+pub const CLAUDE_CACHE_READ_TOKENS: u64 = 5;
+pub const CLAUDE_OUTPUT_TOKENS: u64 = 6;
+
+fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("header"),
+    );
+    response
+}
+
+fn claude_usage(output: u64) -> Value {
+    json!({"input_tokens": CLAUDE_INPUT_TOKENS, "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": CLAUDE_CACHE_READ_TOKENS, "output_tokens": output})
+}
+
+async fn anthropic_messages(
+    State(state): State<Arc<MockState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if header("anthropic-version").is_none() {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version header is required",
+        );
+    }
+    let Some(key) = header("x-api-key") else {
+        return anthropic_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "x-api-key header is required",
+        );
+    };
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "The request body is not valid JSON.",
+        );
+    };
+    if request["max_tokens"].as_u64().is_none() {
+        return anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        );
+    }
+    if let Ok(mut log) = state.received.lock() {
+        log.push(Received {
+            path: "/v1/messages".into(),
+            authorization: Some(key),
+            body: request.clone(),
+        });
+    }
+    let model = request["model"].as_str().unwrap_or_default().to_string();
+    if model == "error-429" {
+        return anthropic_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+        );
+    }
+    if !request["stream"].as_bool().unwrap_or(false) {
+        let body = json!({
+            "id": "msg_mock01", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "Hello from claude mock"}],
+            "stop_reason": "end_turn", "stop_sequence": null, "usage": claude_usage(CLAUDE_OUTPUT_TOKENS)
+        });
+        let mut response = body.to_string().into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("header"),
+        );
+        return response;
+    }
+    let frame = |event: &str, data: Value| format!("event: {event}\ndata: {data}\n\n");
+    let mut frames = vec![
+        frame(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_mock01", "type": "message", "role": "assistant",
+            "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": claude_usage(1)}}),
+        ),
+        frame(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        frame("ping", json!({"type": "ping"})),
+    ];
+    for piece in ["Hello", " from", " claude mock"] {
+        frames.push(frame("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})));
+    }
+    frames.push(frame(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    frames.push(frame("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": CLAUDE_OUTPUT_TOKENS}})));
+    frames.push(frame("message_stop", json!({"type": "message_stop"})));
+    let body = if model == "break-stream" {
+        let items: Vec<Option<String>> =
+            frames.into_iter().take(4).map(Some).chain([None]).collect();
+        Body::from_stream(stream::unfold(items.into_iter(), |mut it| async move {
+            let item = it.next()?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some((
+                item.map(Bytes::from)
+                    .ok_or_else(|| std::io::Error::other("mock cut the connection")),
+                it,
+            ))
+        }))
+    } else {
+        Body::from(frames.concat())
+    };
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "text/event-stream; charset=utf-8".parse().expect("header"),
+    );
     response
 }

@@ -174,7 +174,7 @@ async fn errors_are_anthropic_error_objects() {
         ),
         (
             gw.post("/v1/messages")
-                .json(&message("anthropic/claude-sonnet-4-5", false)),
+                .json(&message("gemini/gemini-2.5-pro", false)),
             503,
             "overloaded_error",
         ),
@@ -211,4 +211,61 @@ async fn a_broken_upstream_stream_ends_with_an_error_event() {
     assert_eq!(data["error"]["type"], "api_error");
     let rows = gw.usage(1).await;
     assert_eq!(rows[0]["status"], 502);
+}
+
+#[tokio::test]
+async fn a_message_to_an_anthropic_upstream_goes_through_the_ir() {
+    let (mock, gw) = setup().await;
+    let body: Value = gw
+        .post("/v1/messages")
+        .json(&message("anthropic/claude-sonnet-4-5", false))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["content"][0]["text"], "Hello from claude mock",
+        "{body}"
+    );
+    assert_eq!(body["usage"]["input_tokens"], mock::CLAUDE_INPUT_TOKENS);
+    assert_eq!(
+        body["usage"]["cache_read_input_tokens"],
+        mock::CLAUDE_CACHE_READ_TOKENS
+    );
+    let sent = &mock.received()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.authorization.as_deref(), Some("sk-ant-upstream"));
+    assert_eq!(sent.body["model"], "claude-sonnet-4-5");
+    assert_eq!(sent.body["system"], "You are terse.");
+
+    let text = gw
+        .post("/v1/messages")
+        .json(&message("anthropic/claude-sonnet-4-5", true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&text);
+    let streamed: String = events
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, "Hello from claude mock");
+    assert_eq!(events.last().unwrap().0, "message_stop");
+    let rows = gw.usage(2).await;
+    assert!(
+        rows.iter()
+            .all(|r| r["provider"] == "anthropic" && r["status"] == 200),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(
+            |r| r["input_tokens"] == mock::CLAUDE_INPUT_TOKENS + mock::CLAUDE_CACHE_READ_TOKENS
+        )
+    );
 }

@@ -1,6 +1,6 @@
 //! The Anthropic Messages endpoint (`POST /v1/messages`), served by OpenAI Chat upstreams through the IR.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::translating_relay::ChatToMessagesRelay;
-use super::v1::{Reply, error_chain, read_upstream, route_for};
+use super::translating_relay::TranslatingRelay;
+use super::v1::{Reply, read_upstream, route_for, send_upstream};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
@@ -85,37 +85,13 @@ async fn relay_messages(
     let account = &route.accounts[0];
     record.connection_id = Some(account.id);
     request.model = route.upstream_model.clone();
-    let upstream_body = Bytes::from(openai_chat::encode_request(&request).to_string());
-
-    let timeout = Duration::from_secs(snapshot.settings.upstream_timeout_secs);
-    let response = match tokio::time::timeout(
-        timeout,
-        app.upstream
-            .send_chat(account, upstream_body, request.stream),
-    )
-    .await
-    {
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_error",
-                format!(
-                    "`{}` did not answer within {} s.",
-                    route.provider.id,
-                    timeout.as_secs()
-                ),
-            ));
-        }
-        Ok(Err(e)) => {
-            return Err(ApiError::upstream_unreachable(format!(
-                "Cannot reach `{}` at {}: {}",
-                route.provider.id,
-                account.base_url,
-                error_chain(&e)
-            )));
-        }
-        Ok(Ok(response)) => response,
+    let upstream_body = match route.provider.format {
+        WireFormat::Anthropic => anthropic::encode_request(&request),
+        _ => openai_chat::encode_request(&request),
     };
+    let upstream_body = Bytes::from(upstream_body.to_string());
+
+    let response = send_upstream(app, snapshot, &route, upstream_body, request.stream).await?;
     let status = response.status();
     if !status.is_success() {
         let text = read_upstream(response).await.unwrap_or_default();
@@ -128,12 +104,26 @@ async fn relay_messages(
     }
     if request.stream {
         let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
-        let relay = ChatToMessagesRelay::new(
-            response.bytes_stream().boxed(),
-            pending,
-            route.provider.clone(),
-        );
-        let mut reply = Response::new(Body::from_stream(relay));
+        let upstream = response.bytes_stream().boxed();
+        let provider = route.provider.clone();
+        let encoder = anthropic::StreamEncoder::default();
+        let body = match route.provider.format {
+            WireFormat::Anthropic => Body::from_stream(TranslatingRelay::new(
+                upstream,
+                anthropic::StreamDecoder::default(),
+                encoder,
+                pending,
+                provider,
+            )),
+            _ => Body::from_stream(TranslatingRelay::new(
+                upstream,
+                openai_chat::StreamDecoder::default(),
+                encoder,
+                pending,
+                provider,
+            )),
+        };
+        let mut reply = Response::new(body);
         let headers = reply.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -146,8 +136,11 @@ async fn relay_messages(
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::upstream_unreachable(format!("The upstream sent a body that is not JSON: {e}"))
     })?;
-    let translated =
-        openai_chat::decode_response(&value).map_err(|e| ApiError::upstream_unreachable(e.0))?;
+    let translated = match route.provider.format {
+        WireFormat::Anthropic => anthropic::decode_response(&value),
+        _ => openai_chat::decode_response(&value),
+    }
+    .map_err(|e| ApiError::upstream_unreachable(e.0))?;
     let price = route.provider.model(&route.upstream_model);
     pending
         .record_mut()

@@ -16,12 +16,63 @@ use crate::translate::ir::{StreamEvent, Usage};
 use crate::translate::openai_chat;
 use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
-/// OpenAI Chat chunks in, Anthropic Messages events out.
-pub struct ChatToMessagesRelay {
+/// Reads one upstream format's SSE event data into IR events.
+pub trait EventDecoder: Send + Unpin + 'static {
+    fn data(&mut self, data: &[u8]) -> Vec<StreamEvent>;
+    /// The closing event if the upstream never sent its own.
+    fn finish(&mut self) -> Option<StreamEvent>;
+}
+
+/// Writes IR events as one caller format's SSE frames.
+pub trait EventEncoder: Send + Unpin + 'static {
+    fn encode(&mut self, event: &StreamEvent) -> String;
+}
+
+impl EventDecoder for openai_chat::StreamDecoder {
+    fn data(&mut self, data: &[u8]) -> Vec<StreamEvent> {
+        if data == b"[DONE]" {
+            return self.finish().into_iter().collect();
+        }
+        match serde_json::from_slice::<serde_json::Value>(data) {
+            Ok(chunk) => self.chunk(&chunk),
+            Err(_) => Vec::new(),
+        }
+    }
+    fn finish(&mut self) -> Option<StreamEvent> {
+        openai_chat::StreamDecoder::finish(self)
+    }
+}
+
+impl EventDecoder for anthropic::StreamDecoder {
+    fn data(&mut self, data: &[u8]) -> Vec<StreamEvent> {
+        match serde_json::from_slice::<serde_json::Value>(data) {
+            Ok(event) => self.event(&event),
+            Err(_) => Vec::new(),
+        }
+    }
+    fn finish(&mut self) -> Option<StreamEvent> {
+        anthropic::StreamDecoder::finish(self)
+    }
+}
+
+impl EventEncoder for anthropic::StreamEncoder {
+    fn encode(&mut self, event: &StreamEvent) -> String {
+        anthropic::StreamEncoder::encode(self, event)
+    }
+}
+
+impl EventEncoder for openai_chat::StreamEncoder {
+    fn encode(&mut self, event: &StreamEvent) -> String {
+        openai_chat::StreamEncoder::encode(self, event)
+    }
+}
+
+/// Upstream events in through `D`, caller events out through `E`.
+pub struct TranslatingRelay<D, E> {
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
     splitter: SseSplitter,
-    decoder: openai_chat::StreamDecoder,
-    encoder: anthropic::StreamEncoder,
+    decoder: D,
+    encoder: E,
     usage: Option<Usage>,
     /// An error the upstream reported inside its stream.
     upstream_error: Option<String>,
@@ -30,17 +81,19 @@ pub struct ChatToMessagesRelay {
     finished: bool,
 }
 
-impl ChatToMessagesRelay {
+impl<D: EventDecoder, E: EventEncoder> TranslatingRelay<D, E> {
     pub fn new(
         upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+        decoder: D,
+        encoder: E,
         pending: PendingRecord,
         provider: Arc<ProviderDef>,
     ) -> Self {
-        ChatToMessagesRelay {
+        TranslatingRelay {
             upstream,
             splitter: SseSplitter::default(),
-            decoder: openai_chat::StreamDecoder::default(),
-            encoder: anthropic::StreamEncoder::default(),
+            decoder,
+            encoder,
             usage: None,
             upstream_error: None,
             pending: Some(pending),
@@ -65,33 +118,11 @@ impl ChatToMessagesRelay {
             let Some(data) = event_data(&block[range]) else {
                 continue;
             };
-            if data.as_ref() == b"[DONE]" {
-                if let Some(finish) = self.decoder.finish() {
-                    self.emit(&finish, &mut out);
-                }
-                continue;
-            }
-            let Ok(chunk) = serde_json::from_slice::<serde_json::Value>(&data) else {
-                continue;
-            };
-            for event in self.decoder.chunk(&chunk) {
+            for event in self.decoder.data(&data) {
                 self.emit(&event, &mut out);
             }
         }
         out
-    }
-
-    fn finish(&mut self, status: u16, error: Option<String>) {
-        self.finished = true;
-        if let Some(mut pending) = self.pending.take() {
-            let started = pending.started();
-            let record = pending.record_mut();
-            let price = record
-                .upstream_model
-                .as_deref()
-                .and_then(|m| self.provider.model(m));
-            record.finish(self.usage, price, status, error, started);
-        }
     }
 
     fn mark_first_byte(&mut self) {
@@ -111,7 +142,23 @@ impl ChatToMessagesRelay {
     }
 }
 
-impl Stream for ChatToMessagesRelay {
+impl<D, E> TranslatingRelay<D, E> {
+    /// Completes the usage record; dropping the `PendingRecord` sends it.
+    fn finish(&mut self, status: u16, error: Option<String>) {
+        self.finished = true;
+        if let Some(mut pending) = self.pending.take() {
+            let started = pending.started();
+            let record = pending.record_mut();
+            let price = record
+                .upstream_model
+                .as_deref()
+                .and_then(|m| self.provider.model(m));
+            record.finish(self.usage, price, status, error, started);
+        }
+    }
+}
+
+impl<D: EventDecoder, E: EventEncoder> Stream for TranslatingRelay<D, E> {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -161,7 +208,7 @@ impl Stream for ChatToMessagesRelay {
     }
 }
 
-impl Drop for ChatToMessagesRelay {
+impl<D, E> Drop for TranslatingRelay<D, E> {
     fn drop(&mut self) {
         if self.pending.is_some() {
             let error = "the client closed the connection before the stream ended";

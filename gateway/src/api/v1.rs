@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::relay::SseRelay;
 use super::request::ChatRequest;
+use super::translating_relay::TranslatingRelay;
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
@@ -21,7 +22,7 @@ use crate::providers::{Quirk, WireFormat};
 use crate::routing::resolve::{ResolveError, Route, resolve};
 use crate::snapshot::{KeyGrant, Snapshot};
 use crate::store::now_ms;
-use crate::translate::sanitize;
+use crate::translate::{anthropic, openai_chat, sanitize};
 use crate::wire::openai_chat::TokenUsage;
 
 /// Largest upstream body read whole (non-stream responses and error bodies).
@@ -94,9 +95,23 @@ async fn relay_chat(
     let route = route_for(snapshot, grant, &request.model, "Chat Completions")?;
     record.provider = Some(route.provider.id.clone());
     record.upstream_model = Some(route.upstream_model.clone());
-
     let account = &route.accounts[0];
     record.connection_id = Some(account.id);
+    if route.provider.format == WireFormat::Anthropic {
+        let include_usage = request.include_usage;
+        drop(request);
+        return translate_chat(
+            app,
+            snapshot,
+            &route,
+            &body,
+            pending,
+            started,
+            include_usage,
+        )
+        .await;
+    }
+
     let ask_usage = request.stream && !route.provider.has_quirk(Quirk::NoStreamOptions);
     let mut renames: Vec<(&str, &str)> = Vec::new();
     if route.provider.has_quirk(Quirk::DeveloperAsSystem) {
@@ -113,31 +128,7 @@ async fn relay_chat(
     drop(request);
     drop(body);
 
-    let timeout = Duration::from_secs(snapshot.settings.upstream_timeout_secs);
-    let send = app.upstream.send_chat(account, upstream_body, stream);
-    let response = match tokio::time::timeout(timeout, send).await {
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_error",
-                format!(
-                    "`{}` did not answer within {} s.",
-                    route.provider.id,
-                    timeout.as_secs()
-                ),
-            )
-            .with_code("upstream_timeout"));
-        }
-        Ok(Err(e)) => {
-            return Err(ApiError::upstream_unreachable(format!(
-                "Cannot reach `{}` at {}: {}",
-                route.provider.id,
-                account.base_url,
-                error_chain(&e)
-            )));
-        }
-        Ok(Ok(response)) => response,
-    };
+    let response = send_upstream(app, snapshot, &route, upstream_body, stream).await?;
 
     let status = response.status();
     if !status.is_success() {
@@ -169,8 +160,8 @@ async fn relay_chat(
     complete_response(response, &route, record, started).await
 }
 
-/// Resolves `model` to a route that `grant` may use and that an OpenAI
-/// Chat upstream serves (the only upstream format this build speaks).
+/// Resolves `model` to a route that `grant` may use and whose upstream
+/// format this build speaks (OpenAI Chat or Anthropic Messages).
 pub(super) fn route_for(
     snapshot: &Snapshot,
     grant: Option<&KeyGrant>,
@@ -192,7 +183,10 @@ pub(super) fn route_for(
             .with_code("model_not_allowed"));
         }
     }
-    if route.provider.format != WireFormat::Openai {
+    if !matches!(
+        route.provider.format,
+        WireFormat::Openai | WireFormat::Anthropic
+    ) {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "invalid_request_error",
@@ -205,6 +199,96 @@ pub(super) fn route_for(
         .with_code("format_not_supported"));
     }
     Ok(route)
+}
+
+/// Sends `body` to the route's best account, within the upstream timeout.
+/// Any HTTP status is `Ok`; only an unreachable or silent upstream is an error.
+pub(super) async fn send_upstream(
+    app: &App,
+    snapshot: &Snapshot,
+    route: &Route,
+    body: Bytes,
+    stream: bool,
+) -> Result<reqwest::Response, ApiError> {
+    let timeout = Duration::from_secs(snapshot.settings.upstream_timeout_secs);
+    let account = &route.accounts[0];
+    let send = app.upstream.send(account, body, stream);
+    match tokio::time::timeout(timeout, send).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error",
+            format!(
+                "`{}` did not answer within {} s.",
+                route.provider.id,
+                timeout.as_secs()
+            ),
+        )
+        .with_code("upstream_timeout")),
+        Ok(Err(e)) => Err(ApiError::upstream_unreachable(format!(
+            "Cannot reach `{}` at {}: {}",
+            route.provider.id,
+            account.base_url,
+            error_chain(&e)
+        ))),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// A Chat Completions request served by an Anthropic upstream, through the IR.
+async fn translate_chat(
+    app: &App,
+    snapshot: &Snapshot,
+    route: &Route,
+    body: &[u8],
+    pending: &mut PendingRecord,
+    started: Instant,
+    include_usage: bool,
+) -> Result<Reply, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(ApiError::invalid_json)?;
+    let mut request =
+        openai_chat::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
+    drop(value);
+    request.model = route.upstream_model.clone();
+    let upstream_body = Bytes::from(anthropic::encode_request(&request).to_string());
+    let response = send_upstream(app, snapshot, route, upstream_body, request.stream).await?;
+    let status = response.status();
+    if !status.is_success() {
+        let text = read_upstream(response).await.unwrap_or_default();
+        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let message = error_text(status.as_u16(), &String::from_utf8_lossy(&text));
+        return Err(ApiError::new(status, "upstream_error", message));
+    }
+    if request.stream {
+        let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
+        let relay = TranslatingRelay::new(
+            response.bytes_stream().boxed(),
+            anthropic::StreamDecoder::default(),
+            openai_chat::StreamEncoder::new(include_usage),
+            pending,
+            route.provider.clone(),
+        );
+        let mut reply = Response::new(Body::from_stream(relay));
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(Reply::Streaming(reply));
+    }
+    let body = read_upstream(response).await?;
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::upstream_unreachable(format!("The upstream sent a body that is not JSON: {e}"))
+    })?;
+    let translated =
+        anthropic::decode_response(&value).map_err(|e| ApiError::upstream_unreachable(e.0))?;
+    let price = route.provider.model(&route.upstream_model);
+    pending
+        .record_mut()
+        .finish(Some(translated.usage), price, 200, None, started);
+    Ok(Reply::Complete(
+        axum::Json(openai_chat::encode_response(&translated)).into_response(),
+    ))
 }
 
 /// A whole (non-stream) upstream success: cleaned, counted, returned.
@@ -372,7 +456,9 @@ fn usable_models(snapshot: &Snapshot) -> impl Iterator<Item = (String, String)> 
     snapshot
         .providers
         .iter()
-        .filter(|p| p.format == WireFormat::Openai && snapshot.is_usable(p))
+        .filter(|p| {
+            matches!(p.format, WireFormat::Openai | WireFormat::Anthropic) && snapshot.is_usable(p)
+        })
         .flat_map(|p| {
             p.models
                 .iter()

@@ -67,9 +67,9 @@ impl UpstreamClient {
         headers
     }
 
-    /// Posts a Chat Completions body to the account's upstream. The URL and
-    /// auth headers were prepared when the snapshot was built.
-    pub async fn send_chat(
+    /// Posts a body in the upstream's own format to the account's request
+    /// URL. The URL and auth headers were prepared when the snapshot was built.
+    pub async fn send(
         &self,
         account: &Account,
         body: Bytes,
@@ -77,7 +77,7 @@ impl UpstreamClient {
     ) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .http
-            .post(account.chat_url.clone())
+            .post(account.request_url.clone())
             .headers(account.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json");
         if stream {
