@@ -214,11 +214,14 @@ async fn a_broken_upstream_stream_ends_with_an_error_event() {
 }
 
 #[tokio::test]
-async fn a_message_to_an_anthropic_upstream_goes_through_the_ir() {
+async fn a_message_to_an_anthropic_upstream_is_passed_through() {
     let (mock, gw) = setup().await;
+    let mut request = message("anthropic/claude-sonnet-4-5", false);
+    request["system"][0]["cache_control"] = json!({"type": "ephemeral"});
+    request["metadata"] = json!({"user_id": "u-1"});
     let body: Value = gw
         .post("/v1/messages")
-        .json(&message("anthropic/claude-sonnet-4-5", false))
+        .json(&request)
         .send()
         .await
         .unwrap()
@@ -237,8 +240,9 @@ async fn a_message_to_an_anthropic_upstream_goes_through_the_ir() {
     let sent = &mock.received()[0];
     assert_eq!(sent.path, "/v1/messages");
     assert_eq!(sent.authorization.as_deref(), Some("sk-ant-upstream"));
-    assert_eq!(sent.body["model"], "claude-sonnet-4-5");
-    assert_eq!(sent.body["system"], "You are terse.");
+    let mut expected = request.clone();
+    expected["model"] = json!("claude-sonnet-4-5");
+    assert_eq!(sent.body, expected, "only the model changed");
 
     let text = gw
         .post("/v1/messages")
@@ -250,6 +254,10 @@ async fn a_message_to_an_anthropic_upstream_goes_through_the_ir() {
         .await
         .unwrap();
     let events = sse_events(&text);
+    assert!(
+        events.iter().any(|(n, _)| n == "ping"),
+        "relayed as sent, pings included: {text}"
+    );
     let streamed: String = events
         .iter()
         .filter(|(n, _)| n == "content_block_delta")
@@ -263,9 +271,13 @@ async fn a_message_to_an_anthropic_upstream_goes_through_the_ir() {
             .all(|r| r["provider"] == "anthropic" && r["status"] == 200),
         "{rows:?}"
     );
-    assert!(
-        rows.iter().all(
-            |r| r["input_tokens"] == mock::CLAUDE_INPUT_TOKENS + mock::CLAUDE_CACHE_READ_TOKENS
-        )
-    );
+    for r in &rows {
+        assert_eq!(
+            r["input_tokens"],
+            mock::CLAUDE_INPUT_TOKENS + mock::CLAUDE_CACHE_READ_TOKENS,
+            "{r}"
+        );
+        assert_eq!(r["cached_tokens"], mock::CLAUDE_CACHE_READ_TOKENS);
+        assert_eq!(r["output_tokens"], mock::CLAUDE_OUTPUT_TOKENS);
+    }
 }

@@ -1,4 +1,4 @@
-//! The Anthropic Messages endpoint (`POST /v1/messages`), served by OpenAI Chat upstreams through the IR.
+//! The Anthropic Messages endpoint (`POST /v1/messages`): passed through to Anthropic upstreams, translated through the IR for OpenAI Chat ones.
 
 use std::time::Instant;
 
@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use super::relay::SseRelay;
+use super::request::RawObject;
 use super::translating_relay::TranslatingRelay;
 use super::v1::{Reply, read_upstream, route_for, send_upstream};
 use super::{App, auth, read_body};
@@ -72,6 +74,9 @@ async fn relay_messages(
     started: Instant,
 ) -> Result<Reply, ApiError> {
     let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+    if let Some(reply) = passthrough(app, snapshot, grant, &body, pending, started).await? {
+        return Ok(reply);
+    }
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
     let mut request = anthropic::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
     drop(value);
@@ -85,10 +90,7 @@ async fn relay_messages(
     let account = &route.accounts[0];
     record.connection_id = Some(account.id);
     request.model = route.upstream_model.clone();
-    let upstream_body = match route.provider.format {
-        WireFormat::Anthropic => anthropic::encode_request(&request),
-        _ => openai_chat::encode_request(&request),
-    };
+    let upstream_body = openai_chat::encode_request(&request);
     let upstream_body = Bytes::from(upstream_body.to_string());
 
     let response = send_upstream(app, snapshot, &route, upstream_body, request.stream).await?;
@@ -107,22 +109,13 @@ async fn relay_messages(
         let upstream = response.bytes_stream().boxed();
         let provider = route.provider.clone();
         let encoder = anthropic::StreamEncoder::default();
-        let body = match route.provider.format {
-            WireFormat::Anthropic => Body::from_stream(TranslatingRelay::new(
-                upstream,
-                anthropic::StreamDecoder::default(),
-                encoder,
-                pending,
-                provider,
-            )),
-            _ => Body::from_stream(TranslatingRelay::new(
-                upstream,
-                openai_chat::StreamDecoder::default(),
-                encoder,
-                pending,
-                provider,
-            )),
-        };
+        let body = Body::from_stream(TranslatingRelay::new(
+            upstream,
+            openai_chat::StreamDecoder::default(),
+            encoder,
+            pending,
+            provider,
+        ));
         let mut reply = Response::new(body);
         let headers = reply.headers_mut();
         headers.insert(
@@ -136,11 +129,8 @@ async fn relay_messages(
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::upstream_unreachable(format!("The upstream sent a body that is not JSON: {e}"))
     })?;
-    let translated = match route.provider.format {
-        WireFormat::Anthropic => anthropic::decode_response(&value),
-        _ => openai_chat::decode_response(&value),
-    }
-    .map_err(|e| ApiError::upstream_unreachable(e.0))?;
+    let translated =
+        openai_chat::decode_response(&value).map_err(|e| ApiError::upstream_unreachable(e.0))?;
     let price = route.provider.model(&route.upstream_model);
     pending
         .record_mut()
@@ -148,4 +138,77 @@ async fn relay_messages(
     let mut reply = axum::Json(anthropic::encode_response(&translated)).into_response();
     *reply.status_mut() = StatusCode::OK;
     Ok(Reply::Complete(reply))
+}
+
+/// A Messages request for an Anthropic upstream is forwarded as it is, with
+/// only `model` rewritten (so `cache_control`, `metadata`, beta fields and
+/// thinking signatures reach Claude untouched), and its stream is relayed
+/// byte for byte. `None`: the upstream speaks another format.
+async fn passthrough(
+    app: &App,
+    snapshot: &Snapshot,
+    grant: Option<&KeyGrant>,
+    body: &[u8],
+    pending: &mut PendingRecord,
+    started: Instant,
+) -> Result<Option<Reply>, ApiError> {
+    let raw = RawObject::parse(body)?;
+    let Some(model) = raw
+        .get("model")
+        .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
+    else {
+        return Ok(None);
+    };
+    let Ok(route) = route_for(snapshot, grant, &model, "Anthropic Messages") else {
+        return Ok(None);
+    };
+    if route.provider.format != WireFormat::Anthropic {
+        return Ok(None);
+    }
+    let stream = raw.get("stream").is_some_and(|v| v.get().trim() == "true");
+    let record = pending.record_mut();
+    record.requested_model = model;
+    record.stream = stream;
+    record.provider = Some(route.provider.id.clone());
+    record.upstream_model = Some(route.upstream_model.clone());
+    record.connection_id = Some(route.accounts[0].id);
+    let upstream_body = Bytes::from(raw.with_model(&route.upstream_model));
+    drop(raw);
+    let response = send_upstream(app, snapshot, &route, upstream_body, stream).await?;
+    let status = response.status();
+    if !status.is_success() {
+        let text = read_upstream(response).await.unwrap_or_default();
+        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let message = error_text(status.as_u16(), &String::from_utf8_lossy(&text));
+        return Err(ApiError::new(status, "upstream_error", message));
+    }
+    if stream {
+        let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
+        let relay = SseRelay::new(
+            response.bytes_stream().boxed(),
+            true,
+            pending,
+            route.provider.clone(),
+            WireFormat::Anthropic,
+        );
+        let mut reply = Response::new(Body::from_stream(relay));
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(Some(Reply::Streaming(reply)));
+    }
+    let body = read_upstream(response).await?;
+    let price = route.provider.model(&route.upstream_model);
+    pending
+        .record_mut()
+        .finish(anthropic::usage_of_body(&body), price, 200, None, started);
+    let mut reply = Response::new(Body::from(body));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Some(Reply::Complete(reply)))
 }

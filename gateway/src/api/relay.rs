@@ -1,4 +1,4 @@
-//! Relays an upstream OpenAI SSE stream to the caller as it arrives, cleaning chunks and counting usage on the side.
+//! Relays a same-format upstream SSE stream (OpenAI Chat or Anthropic Messages) as it arrives, cleaning chunks and counting usage on the side.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -11,8 +11,8 @@ use futures_util::stream::BoxStream;
 use serde_json::Value;
 
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
-use crate::providers::ProviderDef;
-use crate::translate::sanitize;
+use crate::providers::{ProviderDef, WireFormat};
+use crate::translate::{anthropic, sanitize};
 use crate::wire::openai_chat::TokenUsage;
 use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
@@ -24,6 +24,8 @@ pub struct SseRelay {
     /// the usage-only chunk we asked the upstream for is not forwarded.
     caller_wants_usage: bool,
     usage: Option<TokenUsage>,
+    /// The stream's format, which says where usage is found.
+    format: WireFormat,
     /// Sent when the stream ends, or by its own `Drop` if the caller leaves.
     pending: Option<PendingRecord>,
     provider: Arc<ProviderDef>,
@@ -36,12 +38,14 @@ impl SseRelay {
         caller_wants_usage: bool,
         pending: PendingRecord,
         provider: Arc<ProviderDef>,
+        format: WireFormat,
     ) -> SseRelay {
         SseRelay {
             upstream,
             splitter: SseSplitter::default(),
             caller_wants_usage,
             usage: None,
+            format,
             pending: Some(pending),
             provider,
             finished: false,
@@ -85,6 +89,11 @@ impl SseRelay {
             return None;
         }
         let mut chunk: Value = serde_json::from_slice(&data).ok()?;
+        if self.format == WireFormat::Anthropic {
+            // Anthropic streams are relayed untouched; only usage is read.
+            anthropic::track_usage(&chunk, &mut self.usage);
+            return None;
+        }
         if let Some(usage) = TokenUsage::from_response(&chunk) {
             self.usage = Some(usage);
         }

@@ -53,6 +53,34 @@ impl<'a> RawObject<'a> {
     }
 }
 
+impl RawObject<'_> {
+    /// The same object with `model` replaced; every other field is copied
+    /// byte for byte.
+    pub fn with_model(&self, model: &str) -> Vec<u8> {
+        let size: usize = self
+            .fields
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(size + model.len() + 2);
+        out.push(b'{');
+        for (i, (key, value)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, key.as_ref());
+            out.push(b':');
+            if key == "model" {
+                let _ = serde_json::to_writer(&mut out, model);
+            } else {
+                out.extend_from_slice(value.get().as_bytes());
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
 /// The fields of a chat request the gateway itself needs.
 pub struct ChatRequest<'a> {
     pub raw: RawObject<'a>,
@@ -233,6 +261,17 @@ mod tests {
         assert_eq!(
             out["stream_options"],
             json!({"include_usage": true, "x": 1})
+        );
+    }
+
+    #[test]
+    fn with_model_changes_only_the_model() {
+        let body = br#"{"model":"anthropic/claude-x","system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"max_tokens":10}"#;
+        let raw = RawObject::parse(body).unwrap();
+        let out = String::from_utf8(raw.with_model("claude-x")).unwrap();
+        assert_eq!(
+            out,
+            r#"{"model":"claude-x","system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"max_tokens":10}"#
         );
     }
 

@@ -146,6 +146,7 @@ async fn relay_chat(
             caller_wants_usage,
             pending,
             route.provider.clone(),
+            WireFormat::Openai,
         );
         let mut reply = Response::new(Body::from_stream(relay));
         let headers = reply.headers_mut();

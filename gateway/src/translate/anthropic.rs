@@ -366,6 +366,29 @@ fn decode_usage(usage: &Value) -> Usage {
     }
 }
 
+/// Follows the usage of a Messages stream event by event (for streams
+/// relayed as they are): `message_start` has the input, `message_delta`
+/// the output (newer streams repeat all of it there).
+pub fn track_usage(event: &Value, usage: &mut Option<Usage>) {
+    match event["type"].as_str() {
+        Some("message_start") => *usage = Some(decode_usage(&event["message"]["usage"])),
+        Some("message_delta") => {
+            let delta = &event["usage"];
+            if delta.get("input_tokens").is_some() {
+                *usage = Some(decode_usage(delta));
+            } else if let Some(output) = delta["output_tokens"].as_u64() {
+                usage.get_or_insert_with(Usage::default).output = output;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Usage of a whole Messages response body, parsing only its usage object.
+pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
+    crate::translate::sanitize::last_usage_object(body).map(|u| decode_usage(&u))
+}
+
 /// A whole Messages response in IR.
 pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
     let blocks = body["content"]

@@ -37,6 +37,28 @@ pub fn value_after_key(after_key: &[u8]) -> Option<&[u8]> {
     skip_ws(after_key).strip_prefix(b":").map(skip_ws)
 }
 
+/// The last `"usage"` key's object in a JSON body, parsed alone so the
+/// rest of the body is never built. A quote inside a string is escaped, so
+/// `\"usage\"` in content is skipped.
+pub fn last_usage_object(body: &[u8]) -> Option<Value> {
+    for pos in memchr::memmem::rfind_iter(body, b"\"usage\"") {
+        if pos > 0 && body[pos - 1] == b'\\' {
+            continue;
+        }
+        let Some(value) = value_after_key(&body[pos + 7..]) else {
+            continue;
+        };
+        if value.first() != Some(&b'{') {
+            continue;
+        }
+        let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
+        if let Some(Ok(usage)) = values.next() {
+            return Some(usage);
+        }
+    }
+    None
+}
+
 pub fn scan(raw: &[u8]) -> Scan {
     let mut found = Scan::default();
     for quote in memchr::memchr_iter(b'"', raw) {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::translate::sanitize::value_after_key;
+use crate::translate::sanitize::last_usage_object;
 
 /// Token counts of one response, in OpenAI's sense: cached tokens are part
 /// of the input, reasoning tokens part of the output.
@@ -45,26 +45,9 @@ impl TokenUsage {
         }
     }
 
-    /// Usage of a whole JSON response body without parsing the rest of it:
-    /// the last `"usage"` key whose value is an object is parsed alone. (A
-    /// quote inside a string is escaped, so `\"usage\"` in content is skipped.)
+    /// Usage of a whole JSON response body, parsing only its usage object.
     pub fn from_json_bytes(body: &[u8]) -> Option<TokenUsage> {
-        for pos in memchr::memmem::rfind_iter(body, b"\"usage\"") {
-            if pos > 0 && body[pos - 1] == b'\\' {
-                continue;
-            }
-            let Some(value) = value_after_key(&body[pos + 7..]) else {
-                continue;
-            };
-            if value.first() != Some(&b'{') {
-                continue;
-            }
-            let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
-            if let Some(Ok(usage)) = values.next() {
-                return Some(TokenUsage::from_usage(&usage));
-            }
-        }
-        None
+        last_usage_object(body).map(|usage| TokenUsage::from_usage(&usage))
     }
 }
 
