@@ -91,6 +91,7 @@ impl MockUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/messages", post(anthropic_messages))
+            .route("/v1/messages/count_tokens", post(anthropic_count_tokens))
             .route("/v1/models", get(models))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
@@ -523,4 +524,27 @@ async fn anthropic_messages(
         "text/event-stream; charset=utf-8".parse().expect("header"),
     );
     response
+}
+
+/// What the Anthropic endpoint answers to every token count.
+pub const CLAUDE_COUNTED_TOKENS: u64 = 42;
+
+async fn anthropic_count_tokens(headers: HeaderMap, body: Bytes) -> Response {
+    if headers.get("x-api-key").is_none() {
+        return anthropic_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "x-api-key header is required",
+        );
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(request) if request["model"].as_str().is_some() => {
+            axum::Json(json!({"input_tokens": CLAUDE_COUNTED_TOKENS})).into_response()
+        }
+        _ => anthropic_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "model: Field required",
+        ),
+    }
 }

@@ -281,3 +281,37 @@ async fn a_message_to_an_anthropic_upstream_is_passed_through() {
         assert_eq!(r["output_tokens"], mock::CLAUDE_OUTPUT_TOKENS);
     }
 }
+
+#[tokio::test]
+async fn tokens_are_counted_by_claude_or_estimated() {
+    let (_mock, gw) = setup().await;
+    let counted: Value = gw
+        .post("/v1/messages/count_tokens")
+        .json(&json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counted["input_tokens"], mock::CLAUDE_COUNTED_TOKENS);
+    let long = "word ".repeat(400);
+    let estimated: Value = gw
+        .post("/v1/messages/count_tokens")
+        .json(&json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": long}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let n = estimated["input_tokens"].as_u64().unwrap();
+    assert!((400..=700).contains(&n), "about a token per word: {n}");
+    let missing = gw
+        .post("/v1/messages/count_tokens")
+        .json(&json!({"model": "nosuch/m", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}

@@ -212,3 +212,61 @@ async fn passthrough(
     );
     Ok(Some(Reply::Complete(reply)))
 }
+
+/// `POST /v1/messages/count_tokens`. An Anthropic upstream counts for real;
+/// for other upstreams the count is an estimate of about four bytes of
+/// JSON text per token (Claude Code uses it only to size its context).
+pub async fn count_tokens(State(app): State<App>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let snapshot = app.snapshot.load_full();
+    let grant = match auth::authenticate(&snapshot, &parts.headers) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_anthropic_response(),
+    };
+    match count(&app, &snapshot, grant.as_deref(), body).await {
+        Ok(response) => response,
+        Err(e) => e.into_anthropic_response(),
+    }
+}
+
+async fn count(
+    app: &App,
+    snapshot: &Snapshot,
+    grant: Option<&KeyGrant>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
+    let request = anthropic::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
+    let route = route_for(snapshot, grant, &request.model, "Anthropic Messages")?;
+    if route.provider.format == WireFormat::Anthropic {
+        let raw = RawObject::parse(&body)?;
+        let upstream_body = Bytes::from(raw.with_model(&route.upstream_model));
+        let response = app
+            .upstream
+            .post_to(&route.accounts[0], "/messages/count_tokens", upstream_body)
+            .await
+            .map_err(|e| {
+                ApiError::upstream_unreachable(format!("Cannot reach `{}`: {e}", route.provider.id))
+            })?;
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let text = read_upstream(response).await?;
+        if !status.is_success() {
+            let message = error_text(status.as_u16(), &String::from_utf8_lossy(&text));
+            return Err(ApiError::new(status, "upstream_error", message));
+        }
+        let mut reply = Response::new(Body::from(text));
+        reply.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(reply);
+    }
+    let counted = ["system", "messages", "tools"]
+        .iter()
+        .filter_map(|key| value.get(*key))
+        .map(|v| v.to_string().len())
+        .sum::<usize>();
+    Ok(axum::Json(serde_json::json!({"input_tokens": counted.div_ceil(4)})).into_response())
+}

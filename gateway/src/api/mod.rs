@@ -102,6 +102,7 @@ pub fn router(app: App) -> Router {
         .route("/chat/completions", chat.clone())
         .route("/v1/v1/chat/completions", chat)
         .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/v1/messages", post(messages::messages))
         .route("/v1/models", models.clone())
         .route("/models", models.clone())

@@ -86,6 +86,23 @@ impl UpstreamClient {
         request.body(body).send().await
     }
 
+    /// Posts a body to `path` under the account's base URL (side routes such
+    /// as Anthropic's `/messages/count_tokens`).
+    pub async fn post_to(
+        &self,
+        account: &Account,
+        path: &str,
+        body: Bytes,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .post(format!("{}{path}", account.base_url))
+            .headers(account.auth_headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+    }
+
     /// Checks that an account works: `GET /models`, and when the provider has
     /// no such route, a one-token chat completion.
     pub async fn test_account(
