@@ -48,6 +48,12 @@ name = "sdk"
 api_key = "sk-upstream"
 base_url = "{mock_base_url}"
 
+[[connections]]
+provider = "anthropic"
+name = "sdk-claude"
+api_key = "sk-ant-upstream"
+base_url = "{mock_base_url}"
+
 [[api_keys]]
 name = "python"
 key = "{TEST_KEY}"

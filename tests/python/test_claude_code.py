@@ -5,6 +5,8 @@ import os
 import subprocess
 import urllib.request
 
+import pytest
+
 from conftest import ROOT, TEST_KEY
 
 CLAUDE = ROOT / "tests" / "cli" / "node_modules" / ".bin" / "claude"
@@ -19,7 +21,16 @@ def usage_rows(gateway_url):
         return json.load(response)["data"]
 
 
-def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path):
+@pytest.mark.parametrize(
+    ("model", "answer", "provider"),
+    [
+        # Translated: Anthropic Messages in, OpenAI Chat upstream.
+        ("openai/gpt-4.1", "Hello from mock", "openai"),
+        # Passed through: Anthropic Messages in and out.
+        ("anthropic/claude-sonnet-4-5", "Hello from claude mock", "anthropic"),
+    ],
+)
+def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path, model, answer, provider):
     before = len(usage_rows(gateway_url))
     env = {
         "PATH": os.environ["PATH"],
@@ -29,7 +40,7 @@ def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path):
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
     result = subprocess.run(
-        [str(CLAUDE), "-p", "Say hi", "--model", "openai/gpt-4.1"],
+        [str(CLAUDE), "-p", "Say hi", "--model", model],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -38,10 +49,10 @@ def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path):
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Hello from mock"
+    assert result.stdout.strip() == answer
     after = usage_rows(gateway_url)
     rows = after[: len(after) - before]  # newest first
     assert rows, "the gateway recorded Claude Code's request"
     assert all(r["inbound_format"] == "anthropic" for r in rows)
-    assert all(r["provider"] == "openai" and r["status"] == 200 for r in rows)
+    assert all(r["provider"] == provider and r["status"] == 200 for r in rows)
     assert any(r["stream"] for r in rows)
