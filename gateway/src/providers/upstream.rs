@@ -149,10 +149,12 @@ impl UpstreamClient {
         let Some(model) = model.or_else(|| provider.models.first().map(|m| m.id.as_str())) else {
             return ConnectionTest::finish(started, "chat", 0, Some("the provider has no /models route and no model to try a chat with; pass a model".into()));
         };
+        // The same minimal body is valid for Chat Completions and Messages;
+        // the request URL already has the format's path.
         let body = json!({"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
         let chat = self
             .http
-            .post(format!("{}/chat/completions", account.base_url))
+            .post(account.request_url.clone())
             .headers(account.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string())
