@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::relay::SseRelay;
 use super::request::RawObject;
 use super::translating_relay::TranslatingRelay;
-use super::v1::{Reply, read_upstream, route_for, send_upstream};
+use super::v1::{Reply, read_upstream, route_for, send_upstream, sse_reply, upstream_failure};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
@@ -96,13 +96,7 @@ async fn relay_messages(
     let response = send_upstream(app, snapshot, &route, upstream_body, request.stream).await?;
     let status = response.status();
     if !status.is_success() {
-        let text = read_upstream(response).await.unwrap_or_default();
-        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        return Err(ApiError::new(
-            status,
-            "upstream_error",
-            error_text(status.as_u16(), &String::from_utf8_lossy(&text)),
-        ));
+        return Err(upstream_failure(response).await);
     }
     if request.stream {
         let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
@@ -116,14 +110,7 @@ async fn relay_messages(
             pending,
             provider,
         ));
-        let mut reply = Response::new(body);
-        let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(Reply::Streaming(reply));
+        return Ok(Reply::Streaming(sse_reply(body)));
     }
     let body = read_upstream(response).await?;
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
@@ -131,10 +118,7 @@ async fn relay_messages(
     })?;
     let translated =
         openai_chat::decode_response(&value).map_err(|e| ApiError::upstream_unreachable(e.0))?;
-    let price = route.provider.model(&route.upstream_model);
-    pending
-        .record_mut()
-        .finish(Some(translated.usage), price, 200, None, started);
+    pending.complete(Some(translated.usage), &route.provider, 200, None);
     let mut reply = axum::Json(anthropic::encode_response(&translated)).into_response();
     *reply.status_mut() = StatusCode::OK;
     Ok(Reply::Complete(reply))
@@ -177,10 +161,7 @@ async fn passthrough(
     let response = send_upstream(app, snapshot, &route, upstream_body, stream).await?;
     let status = response.status();
     if !status.is_success() {
-        let text = read_upstream(response).await.unwrap_or_default();
-        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let message = error_text(status.as_u16(), &String::from_utf8_lossy(&text));
-        return Err(ApiError::new(status, "upstream_error", message));
+        return Err(upstream_failure(response).await);
     }
     if stream {
         let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
@@ -191,20 +172,10 @@ async fn passthrough(
             route.provider.clone(),
             WireFormat::Anthropic,
         );
-        let mut reply = Response::new(Body::from_stream(relay));
-        let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(Some(Reply::Streaming(reply)));
+        return Ok(Some(Reply::Streaming(sse_reply(Body::from_stream(relay)))));
     }
     let body = read_upstream(response).await?;
-    let price = route.provider.model(&route.upstream_model);
-    pending
-        .record_mut()
-        .finish(anthropic::usage_of_body(&body), price, 200, None, started);
+    pending.complete(anthropic::usage_of_body(&body), &route.provider, 200, None);
     let mut reply = Response::new(Body::from(body));
     reply.headers_mut().insert(
         header::CONTENT_TYPE,

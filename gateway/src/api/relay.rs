@@ -118,20 +118,13 @@ impl SseRelay {
     fn finish(&mut self, status: u16, error: Option<String>) {
         self.finished = true;
         if let Some(mut pending) = self.pending.take() {
-            let started = pending.started();
-            let record = pending.record_mut();
-            let price = record
-                .upstream_model
-                .as_deref()
-                .and_then(|m| self.provider.model(m));
-            record.finish(self.usage, price, status, error, started);
+            pending.complete(self.usage, &self.provider, status, error);
         }
     }
 
     fn mark_first_byte(&mut self) {
-        if let Some(p) = self.pending.as_mut() {
-            let elapsed = p.started().elapsed().as_millis() as u64;
-            p.record_mut().ttft_ms.get_or_insert(elapsed);
+        if let Some(pending) = self.pending.as_mut() {
+            pending.mark_first_byte();
         }
     }
 }

@@ -148,15 +148,7 @@ async fn relay_chat(
             route.provider.clone(),
             WireFormat::Openai,
         );
-        let mut reply = Response::new(Body::from_stream(relay));
-        let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        return Ok(Reply::Streaming(reply));
+        return Ok(Reply::Streaming(sse_reply(Body::from_stream(relay))));
     }
     complete_response(response, &route, record, started).await
 }
@@ -254,10 +246,7 @@ async fn translate_chat(
     let response = send_upstream(app, snapshot, route, upstream_body, request.stream).await?;
     let status = response.status();
     if !status.is_success() {
-        let text = read_upstream(response).await.unwrap_or_default();
-        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let message = error_text(status.as_u16(), &String::from_utf8_lossy(&text));
-        return Err(ApiError::new(status, "upstream_error", message));
+        return Err(upstream_failure(response).await);
     }
     if request.stream {
         let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
@@ -268,14 +257,7 @@ async fn translate_chat(
             pending,
             route.provider.clone(),
         );
-        let mut reply = Response::new(Body::from_stream(relay));
-        let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(Reply::Streaming(reply));
+        return Ok(Reply::Streaming(sse_reply(Body::from_stream(relay))));
     }
     let body = read_upstream(response).await?;
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
@@ -283,10 +265,7 @@ async fn translate_chat(
     })?;
     let translated =
         anthropic::decode_response(&value).map_err(|e| ApiError::upstream_unreachable(e.0))?;
-    let price = route.provider.model(&route.upstream_model);
-    pending
-        .record_mut()
-        .finish(Some(translated.usage), price, 200, None, started);
+    pending.complete(Some(translated.usage), &route.provider, 200, None);
     Ok(Reply::Complete(
         axum::Json(openai_chat::encode_response(&translated)).into_response(),
     ))
@@ -336,6 +315,29 @@ fn clean_completion(body: Bytes) -> (Bytes, Option<TokenUsage>) {
         .then(|| TokenUsage::from_json_bytes(&body))
         .flatten();
     (body, usage)
+}
+
+/// The caller's error for an upstream that answered with a failure status:
+/// the same status, and the upstream's own message.
+pub(super) async fn upstream_failure(response: reqwest::Response) -> ApiError {
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let text = read_upstream(response).await.unwrap_or_default();
+    let message = error_text(status.as_u16(), &String::from_utf8_lossy(&text));
+    ApiError::new(status, "upstream_error", message)
+}
+
+/// A streaming response with the headers SSE clients and proxies need.
+pub(super) fn sse_reply(body: Body) -> Response {
+    let mut reply = Response::new(body);
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    reply
 }
 
 /// An upstream error keeps its status and message. An OpenAI-shaped error

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::providers::ModelDef;
+use crate::providers::{ModelDef, ProviderDef};
 use crate::wire::openai_chat::TokenUsage;
 
 /// What one data-plane request used and how it went.
@@ -173,6 +173,29 @@ impl PendingRecord {
 
     pub fn record_mut(&mut self) -> &mut UsageRecord {
         self.record.get_or_insert_with(UsageRecord::default)
+    }
+
+    /// Notes the time to the first upstream byte (once).
+    pub fn mark_first_byte(&mut self) {
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        self.record_mut().ttft_ms.get_or_insert(elapsed);
+    }
+
+    /// Fills in the outcome, priced from `provider`'s entry for the upstream model.
+    pub fn complete(
+        &mut self,
+        usage: Option<TokenUsage>,
+        provider: &ProviderDef,
+        status: u16,
+        error: Option<String>,
+    ) {
+        let started = self.started;
+        let record = self.record_mut();
+        let price = record
+            .upstream_model
+            .as_deref()
+            .and_then(|m| provider.model(m));
+        record.finish(usage, price, status, error, started);
     }
 
     /// Hands the record to someone else who will send it (a streaming body).

@@ -2,26 +2,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::TranslateError;
 use super::ir::{
     Message, Part, Request, Response, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
+use super::{TranslateError, flat_text};
 
 fn invalid(message: impl Into<String>) -> TranslateError {
     TranslateError(message.into())
-}
-
-/// Text of a `content` that is a string or a list of text blocks.
-fn flat_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 fn decode_block(block: &Value) -> Result<Option<Part>, TranslateError> {

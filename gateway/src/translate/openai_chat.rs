@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::TranslateError;
 use super::ir::{
     Message, Part, Request, Response, Role, StopReason, StreamEvent, ToolChoice, Usage,
 };
+use super::{TranslateError, flat_text};
 use crate::wire::openai_chat::TokenUsage;
 
 fn role_name(role: Role) -> &'static str {
@@ -215,19 +215,6 @@ pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
         stop: stop_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
         usage: TokenUsage::from_response(body).unwrap_or_default(),
     })
-}
-
-/// Text of a `content` that is a string or a list of parts.
-fn flat_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 fn decode_content(content: &Value) -> Result<Vec<Part>, TranslateError> {
