@@ -6,9 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
-use crate::providers::{
-    AuthKind, Catalog, ModelDef, ProviderDef, ProviderSource, Tier, WireFormat, catalog::valid_name,
-};
+use crate::providers::{AuthKind, Catalog, ModelDef, ProviderDef, WireFormat, catalog::valid_name};
 use crate::routing::Strategy;
 use crate::store::{self, Store, StoreError, connections::ConnectionInput};
 
@@ -357,21 +355,15 @@ impl FileConfig {
             .with_conn(|conn| {
                 let tx = conn.transaction()?;
                 for p in &self.providers {
-                    let def = ProviderDef {
-                        id: p.id.get_ref().clone(),
-                        name: p.name.clone(),
-                        prefix: p.prefix.get_ref().clone(),
-                        aliases: Vec::new(),
-                        format: p.format,
-                        base_url: p.base_url.get_ref().trim_end_matches('/').to_string(),
-                        auth: p.auth,
-                        tier: Tier::ApiKey,
-                        api_key_env: None,
-                        docs_url: None,
-                        quirks: Vec::new(),
-                        models: p.models.iter().map(|m| ModelDef::bare(m)).collect(),
-                        source: ProviderSource::User,
-                    };
+                    let def = ProviderDef::user(
+                        p.id.get_ref().clone(),
+                        p.name.clone(),
+                        p.prefix.get_ref().clone(),
+                        p.format,
+                        p.base_url.get_ref().trim_end_matches('/').to_string(),
+                        p.auth,
+                        p.models.iter().map(|m| ModelDef::bare(m)).collect(),
+                    );
                     store::providers::save(&tx, &def, "config", true)?;
                 }
                 for c in &self.connections {

@@ -139,6 +139,33 @@ pub struct ProviderDef {
 }
 
 impl ProviderDef {
+    /// A user-defined provider (not from the catalog).
+    pub fn user(
+        id: String,
+        name: String,
+        prefix: String,
+        format: WireFormat,
+        base_url: String,
+        auth: AuthKind,
+        models: Vec<ModelDef>,
+    ) -> ProviderDef {
+        ProviderDef {
+            id,
+            name,
+            prefix,
+            aliases: Vec::new(),
+            format,
+            base_url,
+            auth,
+            tier: Tier::ApiKey,
+            api_key_env: None,
+            docs_url: None,
+            quirks: Vec::new(),
+            models,
+            source: ProviderSource::User,
+        }
+    }
+
     pub fn model(&self, id: &str) -> Option<&ModelDef> {
         self.models.iter().find(|m| m.id == id)
     }

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, StoreResult, now_ms};
-use crate::providers::{AuthKind, ModelDef, ProviderDef, ProviderSource, Tier, WireFormat};
+use crate::providers::{AuthKind, ModelDef, ProviderDef, WireFormat};
 
 fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| {
@@ -23,21 +23,15 @@ fn row_to_provider(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProviderDef> {
     let auth: String = row.get("auth")?;
     let models: String = row.get("models")?;
     let models: Vec<ModelDef> = serde_json::from_str(&models).unwrap_or_default();
-    Ok(ProviderDef {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        prefix: row.get("prefix")?,
-        aliases: Vec::new(),
-        format: parse_enum::<WireFormat>(&format)?,
-        base_url: row.get("base_url")?,
-        auth: parse_enum::<AuthKind>(&auth)?,
-        tier: Tier::ApiKey,
-        api_key_env: None,
-        docs_url: None,
-        quirks: Vec::new(),
+    Ok(ProviderDef::user(
+        row.get("id")?,
+        row.get("name")?,
+        row.get("prefix")?,
+        parse_enum::<WireFormat>(&format)?,
+        row.get("base_url")?,
+        parse_enum::<AuthKind>(&auth)?,
         models,
-        source: ProviderSource::User,
-    })
+    ))
 }
 
 pub fn list(conn: &Connection) -> StoreResult<Vec<ProviderDef>> {

@@ -13,7 +13,7 @@ use crate::api::App;
 use crate::config::file::is_http_url;
 use crate::error::ApiError;
 use crate::providers::catalog::valid_name;
-use crate::providers::{AuthKind, ModelDef, ProviderDef, ProviderSource, Tier, WireFormat};
+use crate::providers::{AuthKind, ModelDef, ProviderDef, WireFormat};
 use crate::snapshot::Snapshot;
 use crate::store;
 
@@ -104,21 +104,15 @@ fn definition(
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("name must not be empty"));
     }
-    Ok(ProviderDef {
-        id: body.id,
-        name: body.name,
-        prefix: body.prefix,
-        aliases: Vec::new(),
-        format: body.format,
-        base_url: url.to_string(),
-        auth: body.auth,
-        tier: Tier::ApiKey,
-        api_key_env: None,
-        docs_url: None,
-        quirks: Vec::new(),
-        models: body.models.iter().map(|m| ModelDef::bare(m)).collect(),
-        source: ProviderSource::User,
-    })
+    Ok(ProviderDef::user(
+        body.id,
+        body.name,
+        body.prefix,
+        body.format,
+        url.to_string(),
+        body.auth,
+        body.models.iter().map(|m| ModelDef::bare(m)).collect(),
+    ))
 }
 
 pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
