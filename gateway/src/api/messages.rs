@@ -12,15 +12,16 @@ use futures_util::StreamExt;
 use super::relay::SseRelay;
 use super::request::RawObject;
 use super::translating_relay::TranslatingRelay;
-use super::v1::{Reply, read_upstream, route_for, send_upstream, sse_reply, upstream_failure};
+use super::v1::{
+    Reply, conclude, pending_record, read_upstream, route_for, send_upstream, sse_reply,
+    upstream_failure,
+};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
-use crate::observe::UsageRecord;
 use crate::observe::usage::PendingRecord;
 use crate::providers::WireFormat;
 use crate::providers::upstream::error_text;
 use crate::snapshot::{KeyGrant, Snapshot};
-use crate::store::now_ms;
 use crate::translate::{anthropic, openai_chat};
 
 /// `POST /v1/messages`. Errors answer in Anthropic's error format.
@@ -32,14 +33,8 @@ pub async fn messages(State(app): State<App>, request: Request) -> Response {
         Err(e) => return e.into_anthropic_response(),
     };
     let started = Instant::now();
-    let record = UsageRecord {
-        ts: now_ms(),
-        api_key_id: grant.as_ref().map(|g| g.id),
-        inbound_format: WireFormat::Anthropic.as_str().to_string(),
-        ..Default::default()
-    };
-    let mut pending = PendingRecord::new(app.usage.clone(), record, started);
-    match relay_messages(
+    let mut pending = pending_record(&app, grant.as_deref(), WireFormat::Anthropic, started);
+    let result = relay_messages(
         &app,
         &snapshot,
         grant.as_deref(),
@@ -47,22 +42,8 @@ pub async fn messages(State(app): State<App>, request: Request) -> Response {
         &mut pending,
         started,
     )
-    .await
-    {
-        Ok(Reply::Streaming(response)) => response,
-        Ok(Reply::Complete(response)) => {
-            pending.commit().await;
-            response
-        }
-        Err(e) => {
-            let record = pending.record_mut();
-            record.status = e.status.as_u16();
-            record.error = Some(e.message.clone());
-            record.latency_ms = started.elapsed().as_millis() as u64;
-            pending.commit().await;
-            e.into_anthropic_response()
-        }
-    }
+    .await;
+    conclude(result, pending, started, ApiError::into_anthropic_response).await
 }
 
 async fn relay_messages(

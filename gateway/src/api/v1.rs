@@ -38,13 +38,7 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
         Err(e) => return e.into_response(),
     };
     let started = Instant::now();
-    let record = UsageRecord {
-        ts: now_ms(),
-        api_key_id: grant.as_ref().map(|g| g.id),
-        inbound_format: WireFormat::Openai.as_str().to_string(),
-        ..Default::default()
-    };
-    let mut pending = PendingRecord::new(app.usage.clone(), record, started);
+    let mut pending = pending_record(&app, grant.as_deref(), WireFormat::Openai, started);
     let result = relay_chat(
         &app,
         &snapshot,
@@ -54,6 +48,33 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
         started,
     )
     .await;
+    conclude(result, pending, started, IntoResponse::into_response).await
+}
+
+/// The usage record of an authenticated data-plane request, begun.
+pub(super) fn pending_record(
+    app: &App,
+    grant: Option<&KeyGrant>,
+    inbound: WireFormat,
+    started: Instant,
+) -> PendingRecord {
+    let record = UsageRecord {
+        ts: now_ms(),
+        api_key_id: grant.map(|g| g.id),
+        inbound_format: inbound.as_str().to_string(),
+        ..Default::default()
+    };
+    PendingRecord::new(app.usage.clone(), record, started)
+}
+
+/// Sends the record of a finished request and renders its reply; an error
+/// becomes the record's outcome and is rendered in the caller's format.
+pub(super) async fn conclude(
+    result: Result<Reply, ApiError>,
+    mut pending: PendingRecord,
+    started: Instant,
+    render: fn(ApiError) -> Response,
+) -> Response {
     match result {
         Ok(Reply::Streaming(response)) => response,
         Ok(Reply::Complete(response)) => {
@@ -66,7 +87,7 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
             record.error = Some(e.message.clone());
             record.latency_ms = started.elapsed().as_millis() as u64;
             pending.commit().await;
-            e.into_response()
+            render(e)
         }
     }
 }
