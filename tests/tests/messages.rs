@@ -315,3 +315,29 @@ async fn tokens_are_counted_by_claude_or_estimated() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn a_broken_anthropic_passthrough_stream_ends_with_an_anthropic_error_event() {
+    let (_mock, gw) = setup().await;
+    let text = gw
+        .post("/v1/messages")
+        .json(&message("anthropic/break-stream", true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&text);
+    assert_eq!(
+        events.first().map(|(n, _)| n.as_str()),
+        Some("message_start"),
+        "{text}"
+    );
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error", "{text}");
+    assert_eq!(data["type"], "error");
+    assert_eq!(data["error"]["type"], "api_error");
+    let rows = gw.usage(1).await;
+    assert_eq!(rows[0]["status"], 502);
+}

@@ -129,6 +129,17 @@ impl SseRelay {
     }
 }
 
+/// The error event that ends a broken stream, in the stream's own format.
+fn error_event_for(format: WireFormat, message: &str) -> Bytes {
+    match format {
+        WireFormat::Anthropic => {
+            let body = anthropic::error_body("api_error", message);
+            Bytes::from(format!("event: error\ndata: {body}\n\n"))
+        }
+        _ => error_event(message),
+    }
+}
+
 /// An OpenAI-style error event that ends a broken stream.
 pub fn error_event(message: &str) -> Bytes {
     let body = serde_json::json!({
@@ -161,14 +172,14 @@ impl Stream for SseRelay {
                         Err(e) => {
                             let message = e.to_string();
                             this.finish(502, Some(message.clone()));
-                            return Poll::Ready(Some(Ok(error_event(&message))));
+                            return Poll::Ready(Some(Ok(error_event_for(this.format, &message))));
                         }
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
                     let message = format!("the upstream stream broke: {e}");
                     this.finish(502, Some(message.clone()));
-                    return Poll::Ready(Some(Ok(error_event(&message))));
+                    return Poll::Ready(Some(Ok(error_event_for(this.format, &message))));
                 }
                 Poll::Ready(None) => {
                     let rest = this.splitter.finish().map(|b| this.observe(b));
