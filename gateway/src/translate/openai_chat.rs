@@ -174,6 +174,21 @@ pub fn stop_reason(finish_reason: &str) -> StopReason {
     }
 }
 
+/// One entry of an OpenAI `tool_calls` list.
+fn decode_tool_call(call: &Value) -> Part {
+    let text = |pointer: &str, default: &str| {
+        call.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    Part::ToolCall {
+        id: text("/id", ""),
+        name: text("/function/name", ""),
+        arguments: text("/function/arguments", "{}"),
+    }
+}
+
 /// A whole Chat Completions response in IR.
 pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
     let choice = body
@@ -194,19 +209,7 @@ pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
         parts.push(Part::text(text));
     }
     for call in message["tool_calls"].as_array().into_iter().flatten() {
-        parts.push(Part::ToolCall {
-            id: call["id"].as_str().unwrap_or_default().to_string(),
-            name: call
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            arguments: call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}")
-                .to_string(),
-        });
+        parts.push(decode_tool_call(call));
     }
     Ok(Response {
         id: body["id"].as_str().unwrap_or_default().to_string(),
@@ -287,19 +290,7 @@ pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
             }
             parts.extend(decode_content(&m["content"])?);
             for call in m["tool_calls"].as_array().into_iter().flatten() {
-                parts.push(Part::ToolCall {
-                    id: call["id"].as_str().unwrap_or_default().to_string(),
-                    name: call
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    arguments: call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}")
-                        .to_string(),
-                });
+                parts.push(decode_tool_call(call));
             }
         }
         messages.push(Message { role, parts });
