@@ -3,7 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::ir::{
-    Message, Part, Request, Response, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    Effort, Message, Part, Request, Response, Role, StopReason, StreamEvent, Tool, ToolChoice,
+    Usage,
 };
 use super::{TranslateError, flat_text};
 
@@ -143,6 +144,8 @@ pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
         reasoning_budget: (body["thinking"]["type"] == "enabled")
             .then(|| body["thinking"]["budget_tokens"].as_u64())
             .flatten(),
+        reasoning_effort: None,
+        response_format: None,
     })
 }
 
@@ -255,6 +258,9 @@ fn encode_block(part: &Part) -> Option<Value> {
 /// Output cap used when the caller set none (the Messages API requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 8192;
 
+/// The smallest thinking budget Claude accepts.
+const MIN_THINKING_BUDGET: u64 = 1024;
+
 /// The Messages body for an IR request. System and developer messages
 /// become the top-level `system`.
 pub fn encode_request(request: &Request) -> Value {
@@ -314,17 +320,27 @@ pub fn encode_request(request: &Request) -> Value {
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));
     }
-    if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = request.top_p {
-        body.insert("top_p".into(), json!(p));
-    }
-    if let Some(budget) = request.reasoning_budget {
+    let max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    // Claude wants a budget of at least 1024 tokens, below `max_tokens`;
+    // a budget that does not fit is shrunk, and dropped when nothing fits.
+    let budget = request
+        .reasoning_budget
+        .or(request.reasoning_effort.map(Effort::budget))
+        .map(|b| b.clamp(MIN_THINKING_BUDGET, max_tokens.saturating_sub(1)))
+        .filter(|b| *b >= MIN_THINKING_BUDGET);
+    if let Some(budget) = budget {
         body.insert(
             "thinking".into(),
             json!({"type": "enabled", "budget_tokens": budget}),
         );
+    } else {
+        // With thinking on, Claude refuses a temperature or top_p change.
+        if let Some(t) = request.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = request.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
     }
     if request.stream {
         body.insert("stream".into(), json!(true));

@@ -97,6 +97,77 @@ pub struct Request {
     pub stream: bool,
     /// Thinking budget in tokens, when the caller set one.
     pub reasoning_budget: Option<u64>,
+    /// Reasoning effort, when the caller set one (OpenAI, Responses).
+    pub reasoning_effort: Option<Effort>,
+    /// The shape the answer must have.
+    pub response_format: Option<ResponseFormat>,
+}
+
+/// How hard a reasoning model should think. Formats that take a token
+/// budget instead convert with [`Effort::budget`] and [`Effort::from_budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effort {
+    Minimal,
+    Low,
+    Medium,
+    High,
+}
+
+impl Effort {
+    /// Parses OpenAI's `reasoning_effort` / Responses' `reasoning.effort`.
+    pub fn parse(text: &str) -> Option<Effort> {
+        match text {
+            "minimal" | "none" => Some(Effort::Minimal),
+            "low" => Some(Effort::Low),
+            "medium" => Some(Effort::Medium),
+            "high" | "xhigh" => Some(Effort::High),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effort::Minimal => "minimal",
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+        }
+    }
+
+    /// A thinking budget in tokens that matches this effort.
+    pub fn budget(self) -> u64 {
+        match self {
+            Effort::Minimal => 1024,
+            Effort::Low => 2048,
+            Effort::Medium => 8192,
+            Effort::High => 24576,
+        }
+    }
+
+    /// The effort closest to a thinking budget.
+    pub fn from_budget(budget: u64) -> Effort {
+        match budget {
+            0..=1024 => Effort::Minimal,
+            1025..=4096 => Effort::Low,
+            4097..=16384 => Effort::Medium,
+            _ => Effort::High,
+        }
+    }
+}
+
+/// The shape of the answer the caller wants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Any JSON object.
+    JsonObject,
+    /// JSON valid against `schema`.
+    JsonSchema {
+        name: String,
+        schema: serde_json::Value,
+        strict: bool,
+    },
 }
 
 /// Why the model stopped.

@@ -3,7 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::ir::{
-    Message, Part, Request, Response, Role, StopReason, StreamEvent, ToolChoice, Usage,
+    Effort, Message, Part, Request, Response, ResponseFormat, Role, StopReason, StreamEvent,
+    ToolChoice, Usage,
 };
 use super::{TranslateError, flat_text};
 use crate::wire::openai_chat::TokenUsage;
@@ -158,6 +159,15 @@ pub fn encode_request(request: &Request) -> Value {
         };
         body.insert("tool_choice".into(), v);
     }
+    let effort = request
+        .reasoning_effort
+        .or(request.reasoning_budget.map(Effort::from_budget));
+    if let Some(effort) = effort {
+        body.insert("reasoning_effort".into(), json!(effort.as_str()));
+    }
+    if let Some(format) = &request.response_format {
+        body.insert("response_format".into(), encode_response_format(format));
+    }
     if request.stream {
         body.insert("stream".into(), json!(true));
         body.insert("stream_options".into(), json!({"include_usage": true}));
@@ -246,12 +256,32 @@ fn decode_content(content: &Value) -> Result<Vec<Part>, TranslateError> {
 }
 
 /// Thinking budget for OpenAI's `reasoning_effort`.
-fn effort_budget(effort: &str) -> Option<u64> {
-    match effort {
-        "minimal" | "low" => Some(2048),
-        "medium" => Some(8192),
-        "high" => Some(24576),
+/// OpenAI's `response_format`, when it asks for JSON.
+fn decode_response_format(format: &Value) -> Option<ResponseFormat> {
+    match format["type"].as_str()? {
+        "json_object" => Some(ResponseFormat::JsonObject),
+        "json_schema" => {
+            let spec = &format["json_schema"];
+            Some(ResponseFormat::JsonSchema {
+                name: spec["name"].as_str().unwrap_or("response").to_string(),
+                schema: spec.get("schema").cloned().unwrap_or_else(|| json!({})),
+                strict: spec["strict"].as_bool().unwrap_or(false),
+            })
+        }
         _ => None,
+    }
+}
+
+/// OpenAI's `response_format` for an IR one.
+pub(crate) fn encode_response_format(format: &ResponseFormat) -> Value {
+    match format {
+        ResponseFormat::JsonObject => json!({"type": "json_object"}),
+        ResponseFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } => json!({"type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": strict}}),
     }
 }
 
@@ -344,7 +374,9 @@ pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
         top_p: body["top_p"].as_f64(),
         stop,
         stream: body["stream"].as_bool().unwrap_or(false),
-        reasoning_budget: body["reasoning_effort"].as_str().and_then(effort_budget),
+        reasoning_budget: None,
+        reasoning_effort: body["reasoning_effort"].as_str().and_then(Effort::parse),
+        response_format: decode_response_format(&body["response_format"]),
     })
 }
 
@@ -764,7 +796,7 @@ mod tests {
         let r = decode_request(&body).unwrap();
         assert_eq!(r.max_tokens, Some(500));
         assert_eq!(r.stop, vec!["END"]);
-        assert_eq!(r.reasoning_budget, Some(24576));
+        assert_eq!(r.reasoning_effort, Some(Effort::High));
         assert_eq!(r.messages[0].role, Role::Developer);
         assert_eq!(
             r.messages[1].parts[1],
