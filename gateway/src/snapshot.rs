@@ -23,8 +23,8 @@ pub struct Account {
     /// The provider's base URL, or the connection's override.
     pub base_url: String,
     pub priority: i64,
-    /// Where requests go: `base_url` + the format's path
-    /// (`/chat/completions`, or `/messages` for Anthropic).
+    /// Where requests go: `base_url` + the format's path (`/chat/completions`,
+    /// `/messages`, `/responses`; for Gemini `/models`, completed per call).
     pub request_url: reqwest::Url,
     pub auth_headers: HeaderMap,
 }
@@ -40,8 +40,12 @@ impl Account {
     ) -> Result<Account, String> {
         let base_url = base_url.unwrap_or_else(|| provider.base_url.clone());
         let path = match provider.format {
+            WireFormat::Openai => "/chat/completions",
             WireFormat::Anthropic => "/messages",
-            _ => "/chat/completions",
+            WireFormat::Responses => "/responses",
+            // Gemini names the model and the method in the path; see
+            // `UpstreamClient::send`.
+            WireFormat::Gemini => "/models",
         };
         let request_url = reqwest::Url::parse(&format!("{base_url}{path}"))
             .map_err(|e| format!("bad base URL {base_url}: {e}"))?;
