@@ -144,6 +144,27 @@ impl ApiError {
         );
         response
     }
+
+    /// Renders as Gemini error JSON (`{"error": {"code", "message", "status"}}`).
+    pub fn into_gemini_response(self) -> Response {
+        let body = crate::translate::gemini::error_body(self.status.as_u16(), &self.message);
+        let mut response = (self.status, body.to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
+    /// Renders in `format`'s error JSON (Responses callers use OpenAI's).
+    pub fn into_format_response(self, format: crate::providers::WireFormat) -> Response {
+        use crate::providers::WireFormat;
+        match format {
+            WireFormat::Anthropic => self.into_anthropic_response(),
+            WireFormat::Gemini => self.into_gemini_response(),
+            WireFormat::Openai | WireFormat::Responses => self.into_response(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -13,9 +13,15 @@ use serde_json::Value;
 /// The gateway API key every test config declares.
 pub const TEST_KEY: &str = "sk-omni-test-key-0001";
 
-/// A config file pointing the `openai` catalog provider and a user provider
-/// `mock` at the mock upstream.
+/// A config file pointing the `openai`, `anthropic`, `openai-responses` and
+/// `gemini` catalog providers and a user provider `mock` at the mock
+/// upstream whose base URL (`http://127.0.0.1:P/v1`) is `mock_base_url`.
 pub fn mock_config(mock_base_url: &str) -> String {
+    // Gemini's API lives under /v1beta on the same mock.
+    let gemini_base_url = match mock_base_url.strip_suffix("/v1") {
+        Some(root) => format!("{root}/v1beta"),
+        None => format!("{}/v1beta", mock_base_url.trim_end_matches('/')),
+    };
     format!(
         r#"
 [[providers]]
@@ -42,6 +48,18 @@ api_key = "sk-upstream-mock"
 provider = "anthropic"
 name = "claude"
 api_key = "sk-ant-upstream"
+base_url = "{mock_base_url}"
+
+[[connections]]
+provider = "gemini"
+name = "gemini"
+api_key = "gm-upstream"
+base_url = "{gemini_base_url}"
+
+[[connections]]
+provider = "openai-responses"
+name = "responses"
+api_key = "sk-upstream-responses"
 base_url = "{mock_base_url}"
 
 [[combos]]

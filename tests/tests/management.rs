@@ -141,8 +141,8 @@ async fn connections_crud_never_shows_the_key_and_takes_effect_at_once() {
     assert!(!list.to_string().contains("sk-deepseek-secret-999"));
     assert_eq!(
         list["data"].as_array().unwrap().len(),
-        4,
-        "three from the config file, one made here"
+        6,
+        "five from the config file, one made here"
     );
 
     let patch = |body: Value| {

@@ -173,8 +173,7 @@ async fn errors_are_anthropic_error_objects() {
             "rate_limit_error",
         ),
         (
-            gw.post("/v1/messages")
-                .json(&message("gemini/gemini-2.5-pro", false)),
+            gw.post("/v1/messages").json(&message("xai/grok-4", false)),
             503,
             "overloaded_error",
         ),

@@ -1,4 +1,4 @@
-//! Who is calling: gateway API keys from `Authorization: Bearer` or `x-api-key`.
+//! Who is calling: gateway API keys from `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or Gemini's `?key=`.
 
 use std::sync::Arc;
 
@@ -19,11 +19,23 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
             return Some(value[7..].trim());
         }
     }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+    ["x-api-key", "x-goog-api-key"].iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+    })
+}
+
+/// The `key` query parameter, which Gemini clients may use instead of a header.
+pub fn query_key(uri: &axum::http::Uri) -> Option<String> {
+    let axum::extract::Query(params) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
+    params
+        .into_iter()
+        .find(|(name, value)| name == "key" && !value.is_empty())
+        .map(|(_, value)| value)
 }
 
 /// Checks the caller's key. `Ok(None)` means keys are not required and
@@ -32,13 +44,31 @@ pub fn authenticate(
     snapshot: &Snapshot,
     headers: &HeaderMap,
 ) -> Result<Option<Arc<KeyGrant>>, ApiError> {
-    let presented = presented_key(headers);
+    check_key(snapshot, presented_key(headers))
+}
+
+/// [`authenticate`] for Gemini routes: a header, else `?key=`.
+pub fn authenticate_gemini(
+    snapshot: &Snapshot,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<Option<Arc<KeyGrant>>, ApiError> {
+    match presented_key(headers) {
+        Some(key) => check_key(snapshot, Some(key)),
+        None => check_key(snapshot, query_key(uri).as_deref()),
+    }
+}
+
+fn check_key(
+    snapshot: &Snapshot,
+    presented: Option<&str>,
+) -> Result<Option<Arc<KeyGrant>>, ApiError> {
     if !snapshot.settings.require_api_key {
         return Ok(presented.and_then(|k| snapshot.key(&hash_key(k)).cloned()));
     }
     let Some(key) = presented else {
         return Err(ApiError::unauthorized(
-            "Missing API key. Send `Authorization: Bearer <key>` or `x-api-key: <key>` with an OmniRoute key.",
+            "Missing API key. Send `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>` with an OmniRoute key.",
         ));
     };
     snapshot

@@ -1,10 +1,13 @@
 //! The HTTP surface: the router, shared state, and helpers every handler uses.
 
 pub mod auth;
+pub(crate) mod gemini;
 pub mod manage;
 pub mod messages;
 pub mod relay;
 pub mod request;
+mod responses;
+mod serve;
 pub mod translating_relay;
 pub mod v1;
 
@@ -107,7 +110,20 @@ pub fn router(app: App) -> Router {
         .route("/v1/models", models.clone())
         .route("/models", models.clone())
         .route("/v1/v1/models", models)
-        .route("/v1/models/{*id}", get(v1::get_model))
+        .route("/v1/responses", post(responses::responses))
+        .route("/responses", post(responses::responses))
+        .route("/v1/v1/responses", post(responses::responses))
+        .route("/v1beta/models", get(gemini::list_models))
+        .route(
+            "/v1beta/models/{*target}",
+            get(gemini::get_model).post(gemini::call_model),
+        )
+        // The google-genai SDK's default path: a POST here is a Gemini call,
+        // a GET an OpenAI model lookup.
+        .route(
+            "/v1/models/{*id}",
+            get(v1::get_model).post(gemini::call_model),
+        )
         .route("/v1/v1/models/{*id}", get(v1::get_model))
         .route("/models/{*id}", get(v1::get_model))
         .nest("/api", manage::router())

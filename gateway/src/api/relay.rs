@@ -1,4 +1,4 @@
-//! Relays a same-format upstream SSE stream (OpenAI Chat or Anthropic Messages) as it arrives, cleaning chunks and counting usage on the side.
+//! Relays a same-format upstream SSE stream as it arrives, cleaning OpenAI chunks and counting usage on the side.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
 use crate::providers::{ProviderDef, WireFormat};
-use crate::translate::{anthropic, sanitize};
+use crate::translate::codec::StreamEncoder;
+use crate::translate::ir::StreamEvent;
+use crate::translate::{anthropic, gemini, responses, sanitize};
 use crate::wire::openai_chat::TokenUsage;
 use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
@@ -82,6 +84,32 @@ impl SseRelay {
     /// bytes instead (empty to drop the event).
     fn inspect_event(&mut self, event: &[u8]) -> Option<Vec<u8>> {
         let data = event_data(event)?;
+        match self.format {
+            WireFormat::Openai => {}
+            // Streams of the other formats are relayed untouched; only the
+            // events that carry usage are parsed, to read it.
+            WireFormat::Anthropic => {
+                if sanitize::scan(&data).usage_object {
+                    let event: Value = serde_json::from_slice(&data).ok()?;
+                    anthropic::track_usage(&event, &mut self.usage);
+                }
+                return None;
+            }
+            WireFormat::Gemini => {
+                if memchr::memmem::find(&data, b"\"usageMetadata\"").is_some() {
+                    let chunk: Value = serde_json::from_slice(&data).ok()?;
+                    gemini::track_usage(&chunk, &mut self.usage);
+                }
+                return None;
+            }
+            WireFormat::Responses => {
+                if memchr::memmem::find(&data, b"\"usage\"").is_some() {
+                    let event: Value = serde_json::from_slice(&data).ok()?;
+                    responses::track_usage(&event, &mut self.usage);
+                }
+                return None;
+            }
+        }
         // Most chunks carry neither usage (only `"usage":null`) nor vendor
         // fields: those are forwarded without being parsed.
         let found = sanitize::scan(&data);
@@ -89,11 +117,6 @@ impl SseRelay {
             return None;
         }
         let mut chunk: Value = serde_json::from_slice(&data).ok()?;
-        if self.format == WireFormat::Anthropic {
-            // Anthropic streams are relayed untouched; only usage is read.
-            anthropic::track_usage(&chunk, &mut self.usage);
-            return None;
-        }
         if let Some(usage) = TokenUsage::from_response(&chunk) {
             self.usage = Some(usage);
         }
@@ -132,11 +155,13 @@ impl SseRelay {
 /// The error event that ends a broken stream, in the stream's own format.
 fn error_event_for(format: WireFormat, message: &str) -> Bytes {
     match format {
-        WireFormat::Anthropic => {
-            let body = anthropic::error_body("api_error", message);
-            Bytes::from(format!("event: error\ndata: {body}\n\n"))
+        WireFormat::Openai => error_event(message),
+        _ => {
+            let mut encoder = StreamEncoder::new(format, false);
+            Bytes::from(encoder.encode(&StreamEvent::Error {
+                message: message.to_string(),
+            }))
         }
-        _ => error_event(message),
     }
 }
 

@@ -10,69 +10,21 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
-use crate::providers::ProviderDef;
-use crate::translate::anthropic;
+use crate::providers::{ProviderDef, WireFormat};
+use crate::translate::codec::{StreamDecoder, StreamEncoder};
 use crate::translate::ir::{StreamEvent, Usage};
-use crate::translate::openai_chat;
+use crate::translate::normalize::ThinkExtractor;
 use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
-/// Reads one upstream format's SSE event data into IR events.
-pub trait EventDecoder: Send + Unpin + 'static {
-    fn data(&mut self, data: &[u8]) -> Vec<StreamEvent>;
-    /// The closing event if the upstream never sent its own.
-    fn finish(&mut self) -> Option<StreamEvent>;
-}
-
-/// Writes IR events as one caller format's SSE frames.
-pub trait EventEncoder: Send + Unpin + 'static {
-    fn encode(&mut self, event: &StreamEvent) -> String;
-}
-
-impl EventDecoder for openai_chat::StreamDecoder {
-    fn data(&mut self, data: &[u8]) -> Vec<StreamEvent> {
-        if data == b"[DONE]" {
-            return self.finish().into_iter().collect();
-        }
-        match serde_json::from_slice::<serde_json::Value>(data) {
-            Ok(chunk) => self.chunk(&chunk),
-            Err(_) => Vec::new(),
-        }
-    }
-    fn finish(&mut self) -> Option<StreamEvent> {
-        openai_chat::StreamDecoder::finish(self)
-    }
-}
-
-impl EventDecoder for anthropic::StreamDecoder {
-    fn data(&mut self, data: &[u8]) -> Vec<StreamEvent> {
-        match serde_json::from_slice::<serde_json::Value>(data) {
-            Ok(event) => self.event(&event),
-            Err(_) => Vec::new(),
-        }
-    }
-    fn finish(&mut self) -> Option<StreamEvent> {
-        anthropic::StreamDecoder::finish(self)
-    }
-}
-
-impl EventEncoder for anthropic::StreamEncoder {
-    fn encode(&mut self, event: &StreamEvent) -> String {
-        anthropic::StreamEncoder::encode(self, event)
-    }
-}
-
-impl EventEncoder for openai_chat::StreamEncoder {
-    fn encode(&mut self, event: &StreamEvent) -> String {
-        openai_chat::StreamEncoder::encode(self, event)
-    }
-}
-
-/// Upstream events in through `D`, caller events out through `E`.
-pub struct TranslatingRelay<D, E> {
+/// Upstream events in through the decoder, caller events out through the encoder.
+pub struct TranslatingRelay {
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
     splitter: SseSplitter,
-    decoder: D,
-    encoder: E,
+    decoder: StreamDecoder,
+    /// Set for OpenAI-compatible upstreams, whose reasoning models may
+    /// inline their reasoning as `<think>...</think>` text.
+    think: Option<ThinkExtractor>,
+    encoder: StreamEncoder,
     usage: Option<Usage>,
     /// An error the upstream reported inside its stream.
     upstream_error: Option<String>,
@@ -81,18 +33,20 @@ pub struct TranslatingRelay<D, E> {
     finished: bool,
 }
 
-impl<D: EventDecoder, E: EventEncoder> TranslatingRelay<D, E> {
+impl TranslatingRelay {
+    /// Relays `upstream`, in the provider's format, to a caller that
+    /// speaks `encoder`'s format.
     pub fn new(
         upstream: BoxStream<'static, reqwest::Result<Bytes>>,
-        decoder: D,
-        encoder: E,
+        encoder: StreamEncoder,
         pending: PendingRecord,
         provider: Arc<ProviderDef>,
     ) -> Self {
         TranslatingRelay {
             upstream,
             splitter: SseSplitter::default(),
-            decoder,
+            decoder: StreamDecoder::new(provider.format),
+            think: (provider.format == WireFormat::Openai).then(ThinkExtractor::default),
             encoder,
             usage: None,
             upstream_error: None,
@@ -118,8 +72,16 @@ impl<D: EventDecoder, E: EventEncoder> TranslatingRelay<D, E> {
             let Some(data) = event_data(&block[range]) else {
                 continue;
             };
-            for event in self.decoder.data(&data) {
-                self.emit(&event, &mut out);
+            let mut events = self.decoder.data(&data);
+            if let Some(think) = self.think.as_mut() {
+                events = think.process(events);
+            }
+            for event in events {
+                // A reasoning signature verifies only with the family that
+                // made it, and the caller here speaks another format.
+                if !matches!(event, StreamEvent::ReasoningSignature { .. }) {
+                    self.emit(&event, &mut out);
+                }
             }
         }
         out
@@ -139,9 +101,7 @@ impl<D: EventDecoder, E: EventEncoder> TranslatingRelay<D, E> {
         self.finish(502, Some(message));
         Bytes::from(out)
     }
-}
 
-impl<D, E> TranslatingRelay<D, E> {
     /// Completes the usage record; dropping the `PendingRecord` sends it.
     fn finish(&mut self, status: u16, error: Option<String>) {
         self.finished = true;
@@ -151,7 +111,7 @@ impl<D, E> TranslatingRelay<D, E> {
     }
 }
 
-impl<D: EventDecoder, E: EventEncoder> Stream for TranslatingRelay<D, E> {
+impl Stream for TranslatingRelay {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -187,8 +147,12 @@ impl<D: EventDecoder, E: EventEncoder> Stream for TranslatingRelay<D, E> {
                         Some(rest) => this.translate(&rest),
                         None => String::new(),
                     };
-                    if let Some(finish) = this.decoder.finish() {
-                        this.emit(&finish, &mut out);
+                    let mut closing: Vec<StreamEvent> = this.decoder.finish().into_iter().collect();
+                    if let Some(think) = this.think.as_mut() {
+                        closing = think.process(closing);
+                    }
+                    for event in closing {
+                        this.emit(&event, &mut out);
                     }
                     match this.upstream_error.take() {
                         Some(message) => this.finish(502, Some(message)),
@@ -201,7 +165,7 @@ impl<D: EventDecoder, E: EventEncoder> Stream for TranslatingRelay<D, E> {
     }
 }
 
-impl<D, E> Drop for TranslatingRelay<D, E> {
+impl Drop for TranslatingRelay {
     fn drop(&mut self) {
         if self.pending.is_some() {
             let error = "the client closed the connection before the stream ended";

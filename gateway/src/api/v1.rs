@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::relay::SseRelay;
 use super::request::ChatRequest;
-use super::translating_relay::TranslatingRelay;
+use super::serve::{Inbound, relay_translated};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
@@ -22,7 +22,7 @@ use crate::providers::{Quirk, WireFormat};
 use crate::routing::resolve::{ResolveError, Route, resolve};
 use crate::snapshot::{KeyGrant, Snapshot};
 use crate::store::now_ms;
-use crate::translate::{anthropic, openai_chat, sanitize};
+use crate::translate::{openai_chat, sanitize};
 use crate::wire::openai_chat::TokenUsage;
 
 /// Largest upstream body read whole (non-stream responses and error bodies).
@@ -48,7 +48,7 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
         started,
     )
     .await;
-    conclude(result, pending, started, IntoResponse::into_response).await
+    conclude(result, pending, started, WireFormat::Openai).await
 }
 
 /// The usage record of an authenticated data-plane request, begun.
@@ -73,7 +73,7 @@ pub(super) async fn conclude(
     result: Result<Reply, ApiError>,
     mut pending: PendingRecord,
     started: Instant,
-    render: fn(ApiError) -> Response,
+    caller: WireFormat,
 ) -> Response {
     match result {
         Ok(Reply::Streaming(response)) => response,
@@ -87,7 +87,7 @@ pub(super) async fn conclude(
             record.error = Some(e.message.clone());
             record.latency_ms = started.elapsed().as_millis() as u64;
             pending.commit().await;
-            render(e)
+            e.into_format_response(caller)
         }
     }
 }
@@ -113,24 +113,25 @@ async fn relay_chat(
     record.requested_model = request.model.clone();
     record.stream = request.stream;
 
-    let route = route_for(snapshot, grant, &request.model, "Chat Completions")?;
+    let route = route_for(snapshot, grant, &request.model)?;
     record.provider = Some(route.provider.id.clone());
     record.upstream_model = Some(route.upstream_model.clone());
     let account = &route.accounts[0];
     record.connection_id = Some(account.id);
-    if route.provider.format == WireFormat::Anthropic {
+    if route.provider.format != WireFormat::Openai {
         let include_usage = request.include_usage;
         drop(request);
-        return translate_chat(
-            app,
-            snapshot,
-            &route,
-            &body,
-            pending,
-            started,
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
+        drop(body);
+        let request =
+            openai_chat::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
+        drop(value);
+        let inbound = Inbound {
+            format: WireFormat::Openai,
             include_usage,
-        )
-        .await;
+        };
+        return relay_translated(app, snapshot, &route, inbound, request, pending, started).await;
     }
 
     let ask_usage = request.stream && !route.provider.has_quirk(Quirk::NoStreamOptions);
@@ -174,13 +175,11 @@ async fn relay_chat(
     complete_response(response, &route, record, started).await
 }
 
-/// Resolves `model` to a route that `grant` may use and whose upstream
-/// format this build speaks (OpenAI Chat or Anthropic Messages).
+/// Resolves `model` to a route that `grant` may use.
 pub(super) fn route_for(
     snapshot: &Snapshot,
     grant: Option<&KeyGrant>,
     model: &str,
-    inbound: &str,
 ) -> Result<Route, ApiError> {
     let route = resolve(snapshot, model).map_err(|e| match e {
         ResolveError::UnknownModel(m) => ApiError::model_not_found(&m),
@@ -197,21 +196,6 @@ pub(super) fn route_for(
             .with_code("model_not_allowed"));
         }
     }
-    if !matches!(
-        route.provider.format,
-        WireFormat::Openai | WireFormat::Anthropic
-    ) {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "invalid_request_error",
-            format!(
-                "Provider `{}` speaks the {} format; translating {inbound} to it is not available in this build.",
-                route.provider.id,
-                route.provider.format.as_str()
-            ),
-        )
-        .with_code("format_not_supported"));
-    }
     Ok(route)
 }
 
@@ -226,7 +210,13 @@ pub(super) async fn send_upstream(
 ) -> Result<reqwest::Response, ApiError> {
     let timeout = Duration::from_secs(snapshot.settings.upstream_timeout_secs);
     let account = &route.accounts[0];
-    let send = app.upstream.send(account, body, stream);
+    let send = app.upstream.send(
+        account,
+        route.provider.format,
+        &route.upstream_model,
+        body,
+        stream,
+    );
     match tokio::time::timeout(timeout, send).await {
         Err(_) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -246,50 +236,6 @@ pub(super) async fn send_upstream(
         ))),
         Ok(Ok(response)) => Ok(response),
     }
-}
-
-/// A Chat Completions request served by an Anthropic upstream, through the IR.
-async fn translate_chat(
-    app: &App,
-    snapshot: &Snapshot,
-    route: &Route,
-    body: &[u8],
-    pending: &mut PendingRecord,
-    started: Instant,
-    include_usage: bool,
-) -> Result<Reply, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(ApiError::invalid_json)?;
-    let mut request =
-        openai_chat::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
-    drop(value);
-    request.model = route.upstream_model.clone();
-    let upstream_body = Bytes::from(anthropic::encode_request(&request).to_string());
-    let response = send_upstream(app, snapshot, route, upstream_body, request.stream).await?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(upstream_failure(response).await);
-    }
-    if request.stream {
-        let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
-        let relay = TranslatingRelay::new(
-            response.bytes_stream().boxed(),
-            anthropic::StreamDecoder::default(),
-            openai_chat::StreamEncoder::new(include_usage),
-            pending,
-            route.provider.clone(),
-        );
-        return Ok(Reply::Streaming(sse_reply(Body::from_stream(relay))));
-    }
-    let body = read_upstream(response).await?;
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::upstream_unreachable(format!("The upstream sent a body that is not JSON: {e}"))
-    })?;
-    let translated =
-        anthropic::decode_response(&value).map_err(|e| ApiError::upstream_unreachable(e.0))?;
-    pending.complete(Some(translated.usage), &route.provider, 200, None);
-    Ok(Reply::Complete(
-        axum::Json(openai_chat::encode_response(&translated)).into_response(),
-    ))
 }
 
 /// A whole (non-stream) upstream success: cleaned, counted, returned.
@@ -439,9 +385,15 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// `GET /v1/models`: every model of every usable provider, as `prefix/model`.
-pub async fn list_models(State(app): State<App>, headers: HeaderMap) -> Response {
+/// The google-genai SDK lists models on this same path; its requests carry
+/// Google's headers, and get Gemini's list shape.
+pub async fn list_models(State(app): State<App>, request: axum::extract::Request) -> Response {
+    let headers = request.headers();
+    if headers.contains_key("x-goog-api-key") || headers.contains_key("x-goog-api-client") {
+        return super::gemini::list_models(State(app), request).await;
+    }
     let snapshot = app.snapshot.load_full();
-    let grant = match auth::authenticate(&snapshot, &headers) {
+    let grant = match auth::authenticate(&snapshot, headers) {
         Ok(grant) => grant,
         Err(e) => return e.into_response(),
     };
@@ -476,13 +428,11 @@ fn model_object(owner: &str, id: &str) -> serde_json::Value {
     json!({"id": id, "object": "model", "created": 0, "owned_by": owner})
 }
 
-fn usable_models(snapshot: &Snapshot) -> impl Iterator<Item = (String, String)> + '_ {
+pub(super) fn usable_models(snapshot: &Snapshot) -> impl Iterator<Item = (String, String)> + '_ {
     snapshot
         .providers
         .iter()
-        .filter(|p| {
-            matches!(p.format, WireFormat::Openai | WireFormat::Anthropic) && snapshot.is_usable(p)
-        })
+        .filter(|p| snapshot.is_usable(p))
         .flat_map(|p| {
             p.models
                 .iter()

@@ -85,6 +85,9 @@ pub struct ModelDef {
     pub cached_input: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<u64>,
+    /// The most output tokens one answer may ask for; larger requests are clamped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output: Option<u64>,
 }
 
 impl ModelDef {
@@ -97,6 +100,7 @@ impl ModelDef {
             output: 0.0,
             cached_input: None,
             context: None,
+            max_output: None,
         }
     }
 

@@ -7,7 +7,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AuthKind, ProviderDef};
+use super::{AuthKind, ProviderDef, WireFormat};
 use crate::snapshot::Account;
 
 /// Version header Anthropic requires on every call.
@@ -68,16 +68,24 @@ impl UpstreamClient {
     }
 
     /// Posts a body in the upstream's own format to the account's request
-    /// URL. The URL and auth headers were prepared when the snapshot was built.
+    /// URL (prepared with the auth headers when the snapshot was built; for
+    /// Gemini completed with the model and method).
     pub async fn send(
         &self,
         account: &Account,
+        format: WireFormat,
+        model: &str,
         body: Bytes,
         stream: bool,
     ) -> reqwest::Result<reqwest::Response> {
+        let url = if format == WireFormat::Gemini {
+            gemini_url(&account.request_url, model, stream)
+        } else {
+            account.request_url.clone()
+        };
         let mut request = self
             .http
-            .post(account.request_url.clone())
+            .post(url)
             .headers(account.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json");
         if stream {
@@ -178,6 +186,24 @@ impl UpstreamClient {
             ),
         }
     }
+}
+
+/// Gemini's URL for one call: `{base}/models/{model}:generateContent`, or
+/// `:streamGenerateContent?alt=sse` for a stream.
+fn gemini_url(models: &reqwest::Url, model: &str, stream: bool) -> reqwest::Url {
+    let mut url = models.clone();
+    let method = if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
+    };
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.push(&format!("{model}:{method}"));
+    }
+    if stream {
+        url.set_query(Some("alt=sse"));
+    }
+    url
 }
 
 /// The message of an upstream error body (OpenAI `error.message`, else the text).

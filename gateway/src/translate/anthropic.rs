@@ -100,20 +100,23 @@ pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
             parts: decode_parts(&m["content"])?,
         });
     }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["name"].as_str().is_some_and(|n| !n.is_empty()))
-        .map(|t| Tool {
-            name: t["name"].as_str().unwrap_or_default().to_string(),
+    let mut tools = Vec::new();
+    for (i, t) in body["tools"].as_array().into_iter().flatten().enumerate() {
+        // An empty name is refused here: upstreams reject it with an error
+        // that names their format, not the caller's.
+        let name = t["name"]
+            .as_str()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| invalid(format!("tools.{i}.name: a tool needs a non-empty name")))?;
+        tools.push(Tool {
+            name: name.to_string(),
             description: t["description"].as_str().map(str::to_string),
             parameters: t
                 .get("input_schema")
                 .cloned()
                 .unwrap_or_else(|| json!({"type": "object"})),
-        })
-        .collect();
+        });
+    }
     let tool_choice = match body["tool_choice"]["type"].as_str() {
         Some("auto") => Some(ToolChoice::Auto),
         Some("any") => Some(ToolChoice::Required),
@@ -411,7 +414,7 @@ pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
 }
 
 /// Turns Messages stream events into IR events.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct StreamDecoder {
     usage: Usage,
     stop: Option<StopReason>,
@@ -529,7 +532,7 @@ enum Block {
 
 /// Writes IR stream events as Anthropic SSE frames, opening and closing
 /// content blocks as the kind of delta changes.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct StreamEncoder {
     open: Option<Block>,
     index: usize,

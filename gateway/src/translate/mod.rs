@@ -1,8 +1,10 @@
 //! Translation between wire formats through one canonical IR, and cleaning OpenAI responses for strict clients.
 
 pub mod anthropic;
+pub mod codec;
 pub mod gemini;
 pub mod ir;
+pub mod normalize;
 pub mod openai_chat;
 pub mod responses;
 pub mod sanitize;

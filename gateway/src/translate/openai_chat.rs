@@ -325,23 +325,31 @@ pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
         }
         messages.push(Message { role, parts });
     }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            let f = &t["function"];
-            let name = f["name"].as_str().filter(|n| !n.is_empty())?;
-            Some(super::ir::Tool {
-                name: name.to_string(),
-                description: f["description"].as_str().map(str::to_string),
-                parameters: f
-                    .get("parameters")
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            })
-        })
-        .collect();
+    let mut tools = Vec::new();
+    for (i, t) in body["tools"].as_array().into_iter().flatten().enumerate() {
+        if t["type"].as_str().is_some_and(|kind| kind != "function") {
+            continue; // custom and built-in tools have no IR form
+        }
+        let f = &t["function"];
+        // An empty name is refused here: upstreams reject it with an error
+        // that names their format, not the caller's.
+        let name = f["name"]
+            .as_str()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| {
+                TranslateError(format!(
+                    "tools[{i}].function.name: a tool needs a non-empty name"
+                ))
+            })?;
+        tools.push(super::ir::Tool {
+            name: name.to_string(),
+            description: f["description"].as_str().map(str::to_string),
+            parameters: f
+                .get("parameters")
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+        });
+    }
     let tool_choice = match &body["tool_choice"] {
         Value::String(s) if s == "auto" => Some(ToolChoice::Auto),
         Value::String(s) if s == "none" => Some(ToolChoice::None),
@@ -448,6 +456,7 @@ pub fn encode_response(response: &Response) -> Value {
 }
 
 /// Writes IR stream events as Chat Completions chunks.
+#[derive(Debug)]
 pub struct StreamEncoder {
     id: String,
     model: String,
@@ -529,7 +538,7 @@ impl StreamEncoder {
 /// Turns Chat Completions chunks into IR events. The finish reason and the
 /// usage come in different chunks; `Finish` is emitted once both are known,
 /// or when the stream ends.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct StreamDecoder {
     started: bool,
     stop: Option<StopReason>,
@@ -790,7 +799,7 @@ mod tests {
                 {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
                 {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"}
             ],
-            "tools": [{"type": "function", "function": {"name": "ls", "parameters": {"type": "object"}}}, {"type": "function", "function": {"name": ""}}],
+            "tools": [{"type": "function", "function": {"name": "ls", "parameters": {"type": "object"}}}, {"type": "custom", "custom": {"name": "grep"}}],
             "tool_choice": "required"
         });
         let r = decode_request(&body).unwrap();
@@ -813,8 +822,12 @@ mod tests {
                 is_error: false
             }
         );
-        assert_eq!(r.tools.len(), 1, "a tool with an empty name is dropped");
+        assert_eq!(r.tools.len(), 1, "a custom tool has no IR form");
         assert_eq!(r.tool_choice, Some(ToolChoice::Required));
+        let mut unnamed = body.clone();
+        unnamed["tools"][1] = json!({"type": "function", "function": {"name": " "}});
+        let refused = decode_request(&unnamed).unwrap_err();
+        assert!(refused.0.contains("tools[1].function.name"), "{refused}");
         assert!(decode_request(&json!({"model": "m", "messages": [{"role": "wizard"}]})).is_err());
     }
 

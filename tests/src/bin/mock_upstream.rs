@@ -1,4 +1,4 @@
-//! Runs the mock OpenAI upstream as a process: `mock-upstream [--port P] [--quiet]`; prints its base URL.
+//! Runs the mock upstream (all four wire formats) as a process: `mock-upstream [--port P] [--quiet]`; prints its base URL.
 
 use omniroute_tests::mock::MockUpstream;
 

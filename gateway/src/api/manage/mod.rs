@@ -4,6 +4,7 @@ mod connections;
 mod keys;
 mod providers;
 mod settings;
+mod translate;
 mod usage;
 
 use axum::Router;
@@ -45,6 +46,7 @@ pub fn router() -> Router<App> {
         .route("/combos", get(settings::combos))
         .route("/settings", get(settings::get_all).patch(settings::update))
         .route("/usage", get(usage::list))
+        .route("/translate", post(translate::translate))
 }
 
 /// A caller allowed to use the management API: it presented a live
