@@ -156,6 +156,13 @@ impl SseRelay {
 fn error_event_for(format: WireFormat, message: &str) -> Bytes {
     match format {
         WireFormat::Openai => error_event(message),
+        // Mid-stream, a fresh encoder would open a second response first.
+        WireFormat::Responses => {
+            let body = serde_json::json!({"type": "response.failed", "response": {
+                "object": "response", "status": "failed", "output": [],
+                "error": {"code": "server_error", "message": message}}});
+            Bytes::from(format!("event: response.failed\ndata: {body}\n\n"))
+        }
         _ => {
             let mut encoder = StreamEncoder::new(format, false);
             Bytes::from(encoder.encode(&StreamEvent::Error {

@@ -19,7 +19,7 @@ use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
 use crate::observe::usage::PendingRecord;
-use crate::providers::WireFormat;
+use crate::providers::{Quirk, WireFormat};
 use crate::routing::resolve::Route;
 use crate::snapshot::{KeyGrant, Snapshot};
 use crate::translate::codec::{self, StreamEncoder};
@@ -185,7 +185,13 @@ pub(super) async fn relay_translated(
     request.model = route.upstream_model.clone();
     let model = route.provider.model(&route.upstream_model);
     fit_request(&mut request, inbound.format, &route.provider, model);
-    let body = Bytes::from(codec::encode_request(upstream, &request).to_string());
+    let mut body = codec::encode_request(upstream, &request);
+    if route.provider.has_quirk(Quirk::NoStreamOptions)
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.remove("stream_options");
+    }
+    let body = Bytes::from(body.to_string());
     let response = send_upstream(app, snapshot, route, body, request.stream).await?;
     if !response.status().is_success() {
         return Err(upstream_failure(response).await);

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Serialize;
-use serde_json::json;
 
 use super::{AuthKind, ProviderDef, WireFormat};
 use crate::snapshot::Account;
+use crate::translate::{codec, ir};
 
 /// Version header Anthropic requires on every call.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -157,12 +157,24 @@ impl UpstreamClient {
         let Some(model) = model.or_else(|| provider.models.first().map(|m| m.id.as_str())) else {
             return ConnectionTest::finish(started, "chat", 0, Some("the provider has no /models route and no model to try a chat with; pass a model".into()));
         };
-        // The same minimal body is valid for Chat Completions and Messages;
-        // the request URL already has the format's path.
-        let body = json!({"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
+        // A one-token request in the provider's own format.
+        let ping = ir::Request {
+            model: model.to_string(),
+            messages: vec![ir::Message {
+                role: ir::Role::User,
+                parts: vec![ir::Part::text("ping")],
+            }],
+            max_tokens: Some(1),
+            ..Default::default()
+        };
+        let body = codec::encode_request(provider.format, &ping);
+        let url = match provider.format {
+            WireFormat::Gemini => gemini_url(&account.request_url, model, false),
+            _ => account.request_url.clone(),
+        };
         let chat = self
             .http
-            .post(account.request_url.clone())
+            .post(url)
             .headers(account.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string())

@@ -497,7 +497,15 @@ fn encode_message(message: &Message, names: &[(&str, &str)], out: &mut Vec<Value
                 if !id.is_empty() {
                     call.insert("id".into(), json!(id));
                 }
-                parts.push(json!({"functionCall": call}));
+                let mut part = json!({"functionCall": call});
+                if !parts.iter().any(|p| p.get("functionCall").is_some()) {
+                    // Gemini 3 refuses tool history whose first call in a
+                    // turn has no thought signature. This history came from
+                    // another family, which Google's documented marker says;
+                    // it claims no reasoning, so it is not a forged signature.
+                    part["thoughtSignature"] = json!(FOREIGN_HISTORY_SIGNATURE);
+                }
+                parts.push(part);
             }
             Part::ToolResult {
                 call_id,
@@ -534,6 +542,10 @@ fn encode_message(message: &Message, names: &[(&str, &str)], out: &mut Vec<Value
         out.push(json!({"role": role, "parts": parts}));
     }
 }
+
+/// Google's documented `thoughtSignature` for function calls that another
+/// model made ("skip_thought_signature_validator").
+const FOREIGN_HISTORY_SIGNATURE: &str = "skip_thought_signature_validator";
 
 fn is_result_turn(content: &Value) -> bool {
     content["role"] == "user"
@@ -993,9 +1005,10 @@ mod tests {
         assert_eq!(
             contents[1],
             json!({"role": "model", "parts": [
-                {"functionCall": {"name": "ls", "args": {"path": "."}, "id": "toolu_1"}},
+                {"functionCall": {"name": "ls", "args": {"path": "."}, "id": "toolu_1"},
+                    "thoughtSignature": "skip_thought_signature_validator"},
                 {"functionCall": {"name": "cat", "args": {}, "id": "toolu_2"}}]}),
-            "reasoning is dropped, never signed"
+            "reasoning is dropped; only the first call carries Google's foreign-history marker"
         );
         assert_eq!(
             contents[2],

@@ -1,12 +1,16 @@
 //! `omniroute-bench`: load benchmark of the release `omniroute` gateway in front of the release `mock-upstream`, all on 127.0.0.1.
 //!
-//! Usage: `omniroute-bench [--seconds N] [--drift-requests N] [--threads N]`
+//! Usage: `omniroute-bench [--seconds N] [--drift-requests N] [--threads N]
+//! [--translate-requests N] [--translate-streams N]`
 //! (`make bench` builds the release binaries first). Both servers run as
 //! child processes found next to this executable. A hyper 1 HTTP/1.1 load
 //! generator (one keep-alive connection per client) measures the mock
 //! directly and through the gateway, with 1 and 32 clients, non-stream and
 //! stream; then the gateway's memory and whether its latency drifts as it
-//! serves requests. Exits non-zero when any request failed.
+//! serves requests; then what translation costs (`translation.rs`). Exits
+//! non-zero when any request failed.
+
+mod translation;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -55,6 +59,10 @@ struct Args {
     seconds: u64,
     drift_requests: usize,
     threads: usize,
+    /// Requests per path of the end-to-end translation run.
+    translate_requests: usize,
+    /// Streams decoded and encoded by the in-process translation run.
+    translate_streams: usize,
 }
 
 fn parse_args() -> Result<Args> {
@@ -62,6 +70,8 @@ fn parse_args() -> Result<Args> {
         seconds: 4,
         drift_requests: 20_000,
         threads: 1,
+        translate_requests: 300,
+        translate_streams: 2_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,10 +84,17 @@ fn parse_args() -> Result<Args> {
             "--seconds" => args.seconds = value("--seconds")?.max(1),
             "--drift-requests" => args.drift_requests = value("--drift-requests")?.max(10) as usize,
             "--threads" => args.threads = value("--threads")?.max(1) as usize,
+            "--translate-requests" => {
+                args.translate_requests = value("--translate-requests")?.max(10) as usize
+            }
+            "--translate-streams" => {
+                args.translate_streams = value("--translate-streams")?.max(10) as usize
+            }
             "-h" | "--help" => {
                 println!(
                     "omniroute-bench [--seconds N (measured window, default 4)] \
-                     [--drift-requests N (default 20000)] [--threads N (load generator threads, default 1)]"
+                     [--drift-requests N (default 20000)] [--threads N (load generator threads, default 1)] \
+                     [--translate-requests N (per path, default 300)] [--translate-streams N (in-process, default 2000)]"
                 );
                 std::process::exit(0);
             }
@@ -208,6 +225,10 @@ fn run() -> Result<usize> {
     }
 
     let drift = runtime.block_on(run_drift(through.clone(), args.drift_requests));
+    let translated = runtime.block_on(translation::end_to_end(
+        &gateway_url,
+        args.translate_requests,
+    ));
     let peak_rss_kb = proc_status_kb(gateway.child.id(), "VmHWM")?;
     let end_rss_kb = proc_status_kb(gateway.child.id(), "VmRSS")?;
     drop(runtime);
@@ -234,6 +255,16 @@ fn run() -> Result<usize> {
     );
     println!();
     let drift_ratio = print_drift(&drift);
+    println!();
+    let in_process = translation::in_process(args.translate_streams);
+    let translation_costs = match &translated {
+        Ok(run) => Some(translation::print(run, &in_process)),
+        Err(e) => {
+            errors += 1;
+            println!("Translation benchmark failed: {e:#}");
+            None
+        }
+    };
     println!();
 
     let mut failures: Vec<String> = Vec::new();
@@ -298,6 +329,24 @@ fn run() -> Result<usize> {
             format!("no latency drift (last/first p50 <= {DRIFT_TOLERANCE:.2})"),
             format!("{r:.2}"),
             r <= DRIFT_TOLERANCE,
+        );
+    }
+    if let Some(costs) = translation_costs {
+        target(
+            format!(
+                "translation adds < {} ms to time to first byte",
+                translation::TARGET_TTFB_MS
+            ),
+            format!("{:.3} ms", costs.ttfb_ms),
+            costs.ttfb_ms < translation::TARGET_TTFB_MS,
+        );
+        target(
+            format!(
+                "translation costs < {} us per chunk",
+                translation::TARGET_CHUNK_US
+            ),
+            format!("{:.2} us", costs.chunk_us),
+            costs.chunk_us < translation::TARGET_CHUNK_US,
         );
     }
     println!();
@@ -512,7 +561,11 @@ type Sender = SendRequest<Full<Bytes>>;
 
 /// One keep-alive HTTP/1.1 connection with TCP_NODELAY.
 async fn connect(target: &Target) -> Result<Sender> {
-    let tcp = TcpStream::connect(target.addr).await.context("connect")?;
+    connect_to(target.addr).await
+}
+
+async fn connect_to(addr: SocketAddr) -> Result<Sender> {
+    let tcp = TcpStream::connect(addr).await.context("connect")?;
     tcp.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
     tokio::spawn(async move {
