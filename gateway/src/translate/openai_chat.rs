@@ -463,7 +463,13 @@ pub struct StreamEncoder {
     created: u64,
     include_usage: bool,
     done: bool,
+    /// `data: {"id":…,"choices":[{"index":0,"delta":` for this stream: the
+    /// same in every chunk, so written once (chunks are the hot path).
+    prefix: Option<String>,
 }
+
+/// What follows the delta of a chunk that does not finish the stream.
+const OPEN_CHUNK_END: &str = ",\"logprobs\":null,\"finish_reason\":null}]}\n\n";
 
 impl StreamEncoder {
     /// `include_usage`: the caller asked for `stream_options.include_usage`.
@@ -474,17 +480,46 @@ impl StreamEncoder {
             created: unix_now(),
             include_usage,
             done: false,
+            prefix: None,
         }
     }
 
-    fn chunk(&self, out: &mut String, delta: Value, finish: Option<&str>) {
-        let chunk = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        out.push_str("data: ");
-        out.push_str(&chunk.to_string());
-        out.push_str("\n\n");
+    fn prefix(&mut self) -> &str {
+        let (id, created, model) = (&self.id, self.created, &self.model);
+        self.prefix.get_or_insert_with(|| {
+            let head = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model});
+            let head = head.to_string();
+            // `{"id":…,"model":"m"}` -> `data: {"id":…,"model":"m","choices":[{"index":0,"delta":`
+            format!(
+                "data: {},\"choices\":[{{\"index\":0,\"delta\":",
+                &head[..head.len() - 1]
+            )
+        })
+    }
+
+    fn chunk(&mut self, out: &mut String, delta: Value, finish: Option<&str>) {
+        out.push_str(self.prefix());
+        out.push_str(&delta.to_string());
+        match finish {
+            None => out.push_str(OPEN_CHUNK_END),
+            Some(reason) => {
+                out.push_str(",\"logprobs\":null,\"finish_reason\":");
+                out.push_str(&json!(reason).to_string());
+                out.push_str("}]}\n\n");
+            }
+        }
+    }
+
+    /// A chunk whose delta is one string field, written without building a
+    /// JSON value.
+    fn text_chunk(&mut self, out: &mut String, field: &str, text: &str) {
+        out.push_str(self.prefix());
+        out.push_str("{\"");
+        out.push_str(field);
+        out.push_str("\":");
+        out.push_str(&Value::from(text).to_string());
+        out.push('}');
+        out.push_str(OPEN_CHUNK_END);
     }
 
     pub fn encode(&mut self, event: &StreamEvent) -> String {
@@ -496,10 +531,11 @@ impl StreamEncoder {
             StreamEvent::Start { id, model } => {
                 self.id = id.clone();
                 self.model = model.clone();
+                self.prefix = None;
                 self.chunk(&mut out, json!({"role": "assistant", "content": ""}), None);
             }
-            StreamEvent::TextDelta { text } => self.chunk(&mut out, json!({"content": text}), None),
-            StreamEvent::ReasoningDelta { text } => self.chunk(&mut out, json!({"reasoning_content": text}), None),
+            StreamEvent::TextDelta { text } => self.text_chunk(&mut out, "content", text),
+            StreamEvent::ReasoningDelta { text } => self.text_chunk(&mut out, "reasoning_content", text),
             StreamEvent::ReasoningSignature { .. } => {}
             StreamEvent::ToolCallStart { index, id, name } => self.chunk(
                 &mut out,
@@ -787,6 +823,27 @@ mod tests {
                 usage: Usage::default()
             })
         );
+    }
+
+    #[test]
+    fn fast_text_chunks_are_the_same_bytes_as_whole_chunks() {
+        let mut encoder = StreamEncoder::new(false);
+        encoder.encode(&StreamEvent::Start {
+            id: "chatcmpl-1".into(),
+            model: "m\"x".into(),
+        });
+        let text = "say \"hi\"\n\u{1F600}";
+        let fast = encoder.encode(&StreamEvent::TextDelta { text: text.into() });
+        let whole = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": encoder.created,
+            "model": "m\"x", "choices": [{"index": 0, "delta": {"content": text}, "logprobs": null, "finish_reason": null}]});
+        assert_eq!(fast, format!("data: {whole}\n\n"));
+        let finish = encoder.encode(&StreamEvent::Finish {
+            stop: StopReason::ToolUse,
+            usage: Usage::default(),
+        });
+        let whole = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": encoder.created,
+            "model": "m\"x", "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "tool_calls"}]});
+        assert_eq!(finish, format!("data: {whole}\n\ndata: [DONE]\n\n"));
     }
 
     #[test]

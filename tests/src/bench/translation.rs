@@ -4,8 +4,10 @@
 //! connection each, so both see the same machine state: `POST /v1/messages`
 //! (Anthropic in, Anthropic out: relayed byte for byte) and
 //! `POST /v1/chat/completions` (OpenAI in, Anthropic out: translated), both
-//! for `anthropic/chunks-200`. The difference of the medians is what
-//! translation adds. In-process, the same 200-event stream runs through the
+//! for `anthropic/chunks-200`, whose mock sends the opening events and first
+//! text delta at once and the other 200 events 2 ms later (so the first byte
+//! does not wait for the whole answer). The difference of the medians is
+//! what translation adds. In-process, the same 200-event stream runs through the
 //! splitter, the Anthropic stream decoder and the OpenAI stream encoder the
 //! gateway uses, with no network, which gives the per-chunk cost without
 //! the noise of two processes.
@@ -227,7 +229,9 @@ pub fn print(run: &EndToEnd, in_process_ns: &f64) -> Costs {
     let ttfb_translated = p50(run.translated.iter().map(|t| t.first_byte));
     let total_relayed = p50(run.relayed.iter().map(|t| t.total));
     let total_translated = p50(run.translated.iter().map(|t| t.total));
-    let chunks = (LONG_ANSWER_PIECES + 5) as f64;
+    // Upstream events: message_start, content_block_start, ping, the
+    // deltas, content_block_stop, message_delta, message_stop.
+    let chunks = (LONG_ANSWER_PIECES + 6) as f64;
     let end_to_end_chunk_us = (total_translated - total_relayed) * 1000.0 / chunks;
     println!(
         "Translation (anthropic/chunks-200: {LONG_ANSWER_PIECES} text deltas, {} requests per path, medians)",

@@ -120,6 +120,7 @@ pub(super) async fn messages(
     let pacing = match behaviour.pacing() {
         // message_start, content_block_start, ping and one delta.
         Pacing::CutAfter(_) => Pacing::CutAfter(4),
+        Pacing::HeadThenRest(_) => Pacing::HeadThenRest(4),
         other => other,
     };
     stream_response(

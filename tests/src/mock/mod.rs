@@ -50,7 +50,8 @@
 //!   send reasoning inside the content; streamed, the tags fall inside
 //!   pieces (`"<think>Let"`, … `" think.</think>Hello"`);
 //! - `chunks-200`: a text answer streamed in [`LONG_ANSWER_PIECES`] pieces
-//!   (`w0 w1 … w199`), for the translation benchmark;
+//!   (`w0 w1 … w199`), for the translation benchmark: the first events at
+//!   once, the rest [`HEAD_GAP`] later;
 //! - `slow-stream`: stream events [`SLOW_GAP`] apart; `slow-reply`: a whole
 //!   answer after 2 s;
 //! - `vendor-fields` (OpenAI only): Groq-style `x_groq`, `service_tier` and
@@ -223,6 +224,10 @@ impl MockUpstream {
             .route("/v1beta/models/{*rest}", post(gemini::generate))
             .route("/_mock/received", get(received_log))
             .with_state(state.clone());
+        // Each stream event is its own small write; Nagle would hold them.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -323,6 +328,8 @@ impl Behaviour {
         match self {
             Behaviour::SlowStream => Pacing::Slow,
             Behaviour::BreakStream => Pacing::CutAfter(2),
+            // The stream's opening events and first text delta.
+            Behaviour::LongAnswer => Pacing::HeadThenRest(3),
             _ => Pacing::AtOnce,
         }
     }
@@ -503,12 +510,32 @@ enum Pacing {
     Slow,
     /// That many frames, flushed one by one, then the connection is cut.
     CutAfter(usize),
+    /// That many frames at once, then the rest in one chunk [`HEAD_GAP`]
+    /// later: a first byte that does not wait for the whole answer.
+    HeadThenRest(usize),
 }
+
+/// The pause of [`Pacing::HeadThenRest`].
+pub const HEAD_GAP: Duration = Duration::from_millis(2);
 
 /// A streamed body of `frames` with `content_type`, sent as `pacing` says.
 fn stream_response(frames: Vec<String>, pacing: Pacing, content_type: &'static str) -> Response {
     let body = match pacing {
         Pacing::AtOnce => Body::from(frames.concat()),
+        Pacing::HeadThenRest(n) => {
+            let split = n.min(frames.len());
+            let chunks = vec![frames[..split].concat(), frames[split..].concat()];
+            Body::from_stream(stream::unfold(
+                (chunks.into_iter(), true),
+                |(mut it, first)| async move {
+                    let chunk = it.next()?;
+                    if !first {
+                        tokio::time::sleep(HEAD_GAP).await;
+                    }
+                    Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), (it, false)))
+                },
+            ))
+        }
         Pacing::Slow => {
             Body::from_stream(stream::unfold(frames.into_iter(), |mut it| async move {
                 let frame = it.next()?;
