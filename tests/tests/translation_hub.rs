@@ -440,6 +440,31 @@ async fn max_tokens_beyond_the_model_cap_is_clamped_not_refused() {
 }
 
 #[tokio::test]
+async fn openai_gets_max_completion_tokens_and_no_foreign_reasoning() {
+    let (mock, gw) = setup().await;
+    let response = gw
+        .post("/v1/messages")
+        .json(&json!({"model": "openai/gpt-4.1", "max_tokens": 500,
+            "messages": [{"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "secret", "signature": "sig-claude"},
+                    {"type": "text", "text": "Hello"}]},
+                {"role": "user", "content": "Again"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = &mock.received()[0].body;
+    assert_eq!(sent["max_completion_tokens"], 500);
+    assert!(sent.get("max_tokens").is_none(), "{sent}");
+    let text = sent.to_string();
+    assert!(
+        !text.contains("secret") && !text.contains("sig-claude"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn empty_tool_names_are_refused_in_the_callers_format() {
     let (mock, gw) = setup().await;
     let response = gw
@@ -457,35 +482,48 @@ async fn empty_tool_names_are_refused_in_the_callers_format() {
 }
 
 #[tokio::test]
-async fn think_tags_from_an_openai_upstream_become_claude_thinking() {
+async fn think_tags_from_an_openai_upstream_become_reasoning() {
     let (_mock, gw) = setup().await;
-    let text = gw
-        .post("/v1/messages")
-        .json(
-            &json!({"model": "openai/think-tags", "stream": true, "max_tokens": 100,
-            "messages": [{"role": "user", "content": "x"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let stream = |path: &'static str, body: Value| {
+        let request = gw.post(path).json(&body);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    // A Responses caller gets the reasoning as a reasoning item.
+    let text = stream(
+        "/v1/responses",
+        json!({"model": "openai/think-tags", "stream": true, "input": "x"}),
+    )
+    .await;
     let data = sse_data(&text);
-    let thinking: String = data
-        .iter()
-        .filter(|d| d["delta"]["type"] == "thinking_delta")
-        .filter_map(|d| d["delta"]["thinking"].as_str())
-        .collect();
-    let answer: String = data
+    let joined = |kind: &str| -> String {
+        data.iter()
+            .filter(|d| d["type"] == kind)
+            .filter_map(|d| d["delta"].as_str())
+            .collect()
+    };
+    assert_eq!(
+        joined("response.reasoning_summary_text.delta"),
+        "Let me think."
+    );
+    assert_eq!(joined("response.output_text.delta"), "Hello from mock");
+    // A Claude caller gets the answer without the tags, and no thinking
+    // block: Claude clients send thinking back, and it has no signature.
+    let text = stream(
+        "/v1/messages",
+        json!({"model": "openai/think-tags", "stream": true, "max_tokens": 100,
+            "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await;
+    let answer: String = sse_data(&text)
         .iter()
         .filter(|d| d["delta"]["type"] == "text_delta")
         .filter_map(|d| d["delta"]["text"].as_str())
         .collect();
-    assert_eq!(thinking, "Let me think.");
     assert_eq!(answer, "Hello from mock");
-    // Never a signature the upstream did not give.
-    assert!(!text.contains("signature_delta"), "{text}");
+    assert!(
+        !text.contains("thinking") && !text.contains("signature"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -186,10 +186,15 @@ pub(super) async fn relay_translated(
     let model = route.provider.model(&route.upstream_model);
     fit_request(&mut request, inbound.format, &route.provider, model);
     let mut body = codec::encode_request(upstream, &request);
-    if route.provider.has_quirk(Quirk::NoStreamOptions)
-        && let Some(fields) = body.as_object_mut()
-    {
-        fields.remove("stream_options");
+    if let Some(fields) = body.as_object_mut() {
+        if route.provider.has_quirk(Quirk::NoStreamOptions) {
+            fields.remove("stream_options");
+        }
+        if route.provider.has_quirk(Quirk::MaxCompletionTokens)
+            && let Some(n) = fields.remove("max_tokens")
+        {
+            fields.insert("max_completion_tokens".into(), n);
+        }
     }
     let body = Bytes::from(body.to_string());
     let response = send_upstream(app, snapshot, route, body, request.stream).await?;

@@ -59,6 +59,9 @@ pub enum Quirk {
     NoStreamOptions,
     /// The upstream rejects the `developer` role; send it as `system`.
     DeveloperAsSystem,
+    /// The upstream's reasoning models refuse `max_tokens`; send
+    /// `max_completion_tokens` (OpenAI).
+    MaxCompletionTokens,
 }
 
 /// Where a provider definition comes from.

@@ -147,7 +147,12 @@ pub fn decode_request(body: &Value) -> Result<Request, TranslateError> {
         reasoning_budget: (body["thinking"]["type"] == "enabled")
             .then(|| body["thinking"]["budget_tokens"].as_u64())
             .flatten(),
-        reasoning_effort: None,
+        // Claude Code sends `thinking: {"type": "adaptive"}` with the effort
+        // in `output_config`; adaptive thinking alone means a medium effort.
+        reasoning_effort: body["output_config"]["effort"]
+            .as_str()
+            .and_then(Effort::parse)
+            .or_else(|| (body["thinking"]["type"] == "adaptive").then_some(Effort::Medium)),
         response_format: None,
     })
 }
@@ -614,17 +619,11 @@ impl StreamEncoder {
                 self.open_block(&mut out, Block::Text, json!({"type": "text", "text": ""}));
                 self.delta(&mut out, json!({"type": "text_delta", "text": text}));
             }
-            StreamEvent::ReasoningDelta { text } => {
-                self.open_block(
-                    &mut out,
-                    Block::Thinking,
-                    json!({"type": "thinking", "thinking": ""}),
-                );
-                self.delta(
-                    &mut out,
-                    json!({"type": "thinking_delta", "thinking": text}),
-                );
-            }
+            // Reasoning reaching this encoder comes from another family and
+            // has no Claude signature. Claude clients send thinking blocks
+            // back, and Anthropic refuses unsigned ones, so it is not shown
+            // (as `encode_response` does for whole answers).
+            StreamEvent::ReasoningDelta { .. } => {}
             StreamEvent::ReasoningSignature { signature } => {
                 if self.open == Some(Block::Thinking) {
                     self.delta(
@@ -961,6 +960,28 @@ mod tests {
     }
 
     #[test]
+    fn claude_codes_adaptive_thinking_carries_its_effort() {
+        let body = |extra: Value| {
+            let mut b = json!({"model": "m", "max_tokens": 100, "messages": []});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            decode_request(&b).unwrap()
+        };
+        let r =
+            body(json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}));
+        assert_eq!(
+            (r.reasoning_effort, r.reasoning_budget),
+            (Some(Effort::High), None)
+        );
+        let r = body(json!({"thinking": {"type": "adaptive"}}));
+        assert_eq!(r.reasoning_effort, Some(Effort::Medium));
+        let r = body(json!({"thinking": {"type": "disabled"}}));
+        assert_eq!(r.reasoning_effort, None);
+        assert_eq!(Effort::parse("none"), None, "no reasoning asked");
+    }
+
+    #[test]
     fn response_decodes_with_cache_reads_counted_as_input() {
         let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
             "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"}, {"type": "text", "text": "Hi"},
@@ -1087,6 +1108,20 @@ mod tests {
             .iter()
             .flat_map(|(_, data)| decoder.event(data))
             .collect();
-        assert_eq!(back, events);
+        // Foreign (unsigned) reasoning is not shown to Claude clients.
+        let shown: Vec<StreamEvent> = events.into_iter().filter(|e| !is_reasoning(e)).collect();
+        assert_eq!(back, shown);
     }
 }
+
+#[cfg(test)]
+fn is_reasoning(event: &StreamEvent) -> bool {
+    matches!(
+        event,
+        StreamEvent::ReasoningDelta { .. } | StreamEvent::ReasoningSignature { .. }
+    )
+}
+
+#[cfg(test)]
+#[path = "anthropic_golden.rs"]
+mod golden;

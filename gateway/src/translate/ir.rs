@@ -118,7 +118,8 @@ impl Effort {
     /// Parses OpenAI's `reasoning_effort` / Responses' `reasoning.effort`.
     pub fn parse(text: &str) -> Option<Effort> {
         match text {
-            "minimal" | "none" => Some(Effort::Minimal),
+            // "none" asks for no reasoning at all: no effort to carry.
+            "minimal" => Some(Effort::Minimal),
             "low" => Some(Effort::Low),
             "medium" => Some(Effort::Medium),
             "high" | "xhigh" => Some(Effort::High),

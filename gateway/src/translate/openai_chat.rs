@@ -77,18 +77,10 @@ fn encode_message(message: &Message, out: &mut Vec<Value>) {
             _ => None,
         })
         .collect();
-    let reasoning: String = message
-        .parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Reasoning { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    if visible.is_empty()
-        && calls.is_empty()
-        && (message.role != Role::Assistant || reasoning.is_empty())
-    {
+    // Reasoning in the history is not sent: it comes from another family
+    // (same-format traffic never reaches the IR), and DeepSeek refuses
+    // `reasoning_content` in requests.
+    if visible.is_empty() && calls.is_empty() {
         return;
     }
     let role = if message.role == Role::Tool {
@@ -108,9 +100,6 @@ fn encode_message(message: &Message, out: &mut Vec<Value>) {
     );
     if !calls.is_empty() {
         m.insert("tool_calls".into(), Value::Array(calls));
-    }
-    if message.role == Role::Assistant && !reasoning.is_empty() {
-        m.insert("reasoning_content".into(), Value::String(reasoning));
     }
     out.push(Value::Object(m));
 }
@@ -206,16 +195,22 @@ pub fn decode_response(body: &Value) -> Result<Response, TranslateError> {
         .ok_or_else(|| TranslateError("the upstream response has no choices".into()))?;
     let message = &choice["message"];
     let mut parts = Vec::new();
-    if let Some(r) = message["reasoning_content"]
-        .as_str()
-        .filter(|r| !r.is_empty())
-    {
+    // DeepSeek names it `reasoning_content`; vLLM and OpenRouter `reasoning`.
+    let reasoning = ["reasoning_content", "reasoning"]
+        .iter()
+        .find_map(|key| message[*key].as_str().filter(|r| !r.is_empty()));
+    if let Some(r) = reasoning {
         parts.push(Part::Reasoning {
             text: r.to_string(),
             signature: None,
         });
     }
     if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
+        parts.push(Part::text(text));
+    }
+    // A refusal is the model's answer; dropping it would leave the caller
+    // with an empty reply.
+    if let Some(text) = message["refusal"].as_str().filter(|t| !t.is_empty()) {
         parts.push(Part::text(text));
     }
     for call in message["tool_calls"].as_array().into_iter().flatten() {
@@ -605,17 +600,21 @@ impl StreamDecoder {
         }
         for choice in chunk["choices"].as_array().into_iter().flatten() {
             let delta = &choice["delta"];
-            for key in ["reasoning_content", "reasoning"] {
+            // Some servers send both names with the same text: one is read.
+            let reasoning = ["reasoning_content", "reasoning"]
+                .iter()
+                .find_map(|key| delta[*key].as_str().filter(|t| !t.is_empty()));
+            if let Some(text) = reasoning {
+                events.push(StreamEvent::ReasoningDelta {
+                    text: text.to_string(),
+                });
+            }
+            for key in ["content", "refusal"] {
                 if let Some(text) = delta[key].as_str().filter(|t| !t.is_empty()) {
-                    events.push(StreamEvent::ReasoningDelta {
+                    events.push(StreamEvent::TextDelta {
                         text: text.to_string(),
                     });
                 }
-            }
-            if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-                events.push(StreamEvent::TextDelta {
-                    text: text.to_string(),
-                });
             }
             for call in delta["tool_calls"].as_array().into_iter().flatten() {
                 let index = call["index"].as_u64().unwrap_or(0) as usize;
@@ -826,6 +825,33 @@ mod tests {
     }
 
     #[test]
+    fn refusals_and_vllm_reasoning_are_kept() {
+        let body = json!({"id": "c", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": null, "reasoning": "hmm", "refusal": "I can't help with that."}}]});
+        let r = decode_response(&body).unwrap();
+        assert_eq!(
+            r.parts,
+            vec![
+                Part::Reasoning {
+                    text: "hmm".into(),
+                    signature: None
+                },
+                Part::text("I can't help with that.")
+            ]
+        );
+        let mut decoder = StreamDecoder::default();
+        let events = decoder.chunk(&json!({"id": "c", "model": "m", "choices": [{"index": 0,
+            "delta": {"reasoning": "a", "reasoning_content": "a", "refusal": "no"}}]}));
+        assert_eq!(
+            events[1..],
+            [
+                StreamEvent::ReasoningDelta { text: "a".into() },
+                StreamEvent::TextDelta { text: "no".into() }
+            ]
+        );
+    }
+
+    #[test]
     fn fast_text_chunks_are_the_same_bytes_as_whole_chunks() {
         let mut encoder = StreamEncoder::new(false);
         encoder.encode(&StreamEvent::Start {
@@ -963,3 +989,7 @@ mod tests {
         assert_eq!(back, events);
     }
 }
+
+#[cfg(test)]
+#[path = "openai_chat_golden.rs"]
+mod golden;
