@@ -531,8 +531,16 @@ impl StreamDecoder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Block {
     Text,
-    Thinking,
     Tool(usize),
+}
+
+/// A tool call that began while another call's block was open.
+#[derive(Debug)]
+struct QueuedCall {
+    index: usize,
+    id: String,
+    name: String,
+    arguments: String,
 }
 
 /// Writes IR stream events as Anthropic SSE frames, opening and closing
@@ -543,6 +551,10 @@ pub struct StreamEncoder {
     index: usize,
     started: bool,
     done: bool,
+    /// Parallel calls after the open one. Anthropic streams one block at a
+    /// time, and upstreams may interleave the calls' argument deltas, so
+    /// these are sent whole once the open call's block can close.
+    queued: Vec<QueuedCall>,
 }
 
 fn frame(out: &mut String, event: &str, data: &Value) {
@@ -571,7 +583,19 @@ impl StreamEncoder {
         );
     }
 
+    /// Closes the open block, then sends the queued calls whole.
     fn close_block(&mut self, out: &mut String) {
+        self.close_open_block(out);
+        for call in std::mem::take(&mut self.queued) {
+            self.open_tool(out, call.index, &call.id, &call.name);
+            if !call.arguments.is_empty() {
+                self.arguments(out, &call.arguments);
+            }
+            self.close_open_block(out);
+        }
+    }
+
+    fn close_open_block(&mut self, out: &mut String) {
         if self.open.take().is_some() {
             frame(
                 out,
@@ -580,6 +604,22 @@ impl StreamEncoder {
             );
             self.index += 1;
         }
+    }
+
+    fn open_tool(&mut self, out: &mut String, index: usize, id: &str, name: &str) {
+        self.close_open_block(out);
+        self.open_block(
+            out,
+            Block::Tool(index),
+            json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+        );
+    }
+
+    fn arguments(&self, out: &mut String, json: &str) {
+        self.delta(
+            out,
+            json!({"type": "input_json_delta", "partial_json": json}),
+        );
     }
 
     fn open_block(&mut self, out: &mut String, block: Block, content_block: Value) {
@@ -623,29 +663,24 @@ impl StreamEncoder {
             // has no Claude signature. Claude clients send thinking blocks
             // back, and Anthropic refuses unsigned ones, so it is not shown
             // (as `encode_response` does for whole answers).
-            StreamEvent::ReasoningDelta { .. } => {}
-            StreamEvent::ReasoningSignature { signature } => {
-                if self.open == Some(Block::Thinking) {
-                    self.delta(
-                        &mut out,
-                        json!({"type": "signature_delta", "signature": signature}),
-                    );
-                }
-            }
+            StreamEvent::ReasoningDelta { .. } | StreamEvent::ReasoningSignature { .. } => {}
             StreamEvent::ToolCallStart { index, id, name } => {
-                self.close_block(&mut out);
-                self.open_block(
-                    &mut out,
-                    Block::Tool(*index),
-                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
-                );
+                if matches!(self.open, Some(Block::Tool(_))) {
+                    self.queued.push(QueuedCall {
+                        index: *index,
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                    });
+                } else {
+                    self.open_tool(&mut out, *index, id, name);
+                }
             }
             StreamEvent::ToolCallArgumentsDelta { index, json } => {
                 if self.open == Some(Block::Tool(*index)) {
-                    self.delta(
-                        &mut out,
-                        serde_json::json!({"type": "input_json_delta", "partial_json": json}),
-                    );
+                    self.arguments(&mut out, json);
+                } else if let Some(call) = self.queued.iter_mut().find(|c| c.index == *index) {
+                    call.arguments.push_str(json);
                 }
             }
             StreamEvent::Finish { stop, usage } => {
@@ -957,6 +992,54 @@ mod tests {
         assert_eq!(body["tool_choice"], json!({"type": "any"}));
         assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object"}));
         assert_eq!(body["thinking"]["budget_tokens"], 2048);
+    }
+
+    #[test]
+    fn interleaved_parallel_call_arguments_all_reach_their_blocks() {
+        let call = |index: usize, id: &str| StreamEvent::ToolCallStart {
+            index,
+            id: id.into(),
+            name: "get_weather".into(),
+        };
+        let args = |index: usize, json: &str| StreamEvent::ToolCallArgumentsDelta {
+            index,
+            json: json.into(),
+        };
+        let events = vec![
+            call(0, "t0"),
+            call(1, "t1"),
+            args(0, "{\"city\":"),
+            args(1, "{\"city\":\"Tokyo\"}"),
+            args(0, "\"Paris\"}"),
+            StreamEvent::Finish {
+                stop: StopReason::ToolUse,
+                usage: Usage::default(),
+            },
+        ];
+        let mut encoder = StreamEncoder::default();
+        let sse: String = events.iter().map(|e| encoder.encode(e)).collect();
+        let mut decoder = StreamDecoder::default();
+        let decoded: Vec<StreamEvent> = events_of(&sse)
+            .iter()
+            .flat_map(|(_, data)| decoder.event(data))
+            .collect();
+        let mut calls: Vec<(String, String)> = Vec::new();
+        for event in decoded {
+            match event {
+                StreamEvent::ToolCallStart { id, .. } => calls.push((id, String::new())),
+                StreamEvent::ToolCallArgumentsDelta { json, .. } => {
+                    calls.last_mut().unwrap().1.push_str(&json)
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            calls,
+            vec![
+                ("t0".to_string(), "{\"city\":\"Paris\"}".to_string()),
+                ("t1".to_string(), "{\"city\":\"Tokyo\"}".to_string())
+            ]
+        );
     }
 
     #[test]
