@@ -743,6 +743,11 @@ fn stream_as_sent(format: WireFormat, events: &[StreamEvent]) -> StreamView {
             start.0 = responses_id(&start.0);
         }
     }
+    if format == WireFormat::Anthropic {
+        // Reasoning reaching the Anthropic encoder is another family's and
+        // unsigned: Claude clients would send it back, so it is not shown.
+        view.reasoning.clear();
+    }
     view
 }
 

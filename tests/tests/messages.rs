@@ -69,7 +69,10 @@ async fn a_message_is_answered_from_an_openai_upstream() {
 
     let sent = &mock.received()[0].body;
     assert_eq!(sent["model"], "gpt-4.1");
-    assert_eq!(sent["max_tokens"], 1024);
+    assert_eq!(
+        sent["max_completion_tokens"], 1024,
+        "OpenAI's reasoning models refuse max_tokens"
+    );
     assert_eq!(
         sent["messages"][0],
         json!({"role": "system", "content": "You are terse."})

@@ -1005,7 +1005,7 @@ mod tests {
             index,
             json: json.into(),
         };
-        let events = vec![
+        let events = [
             call(0, "t0"),
             call(1, "t1"),
             args(0, "{\"city\":"),
