@@ -39,6 +39,25 @@ def mock_base_url():
     proc.wait(timeout=10)
 
 
+def _run_gateway(data_dir, config):
+    """Runs the gateway binary with `config`; yields its `http://127.0.0.1:P/v1`."""
+    env = dict(os.environ, OMNIROUTE_LOG="warn")
+    proc, line = _start(
+        [
+            str(BIN_DIR / "omniroute"),
+            "--port", "0",
+            "--no-open",
+            "--data-dir", data_dir,
+            "--config", str(config),
+        ],
+        "OmniRoute listening on ",
+        env=env,
+    )
+    yield line.removeprefix("OmniRoute listening on ")
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0, "graceful exit"
+
+
 @pytest.fixture(scope="session")
 def gateway_url(mock_base_url):
     with tempfile.TemporaryDirectory() as data_dir:
@@ -62,21 +81,7 @@ name = "python"
 key = "{TEST_KEY}"
 """
         )
-        env = dict(os.environ, OMNIROUTE_LOG="warn")
-        proc, line = _start(
-            [
-                str(BIN_DIR / "omniroute"),
-                "--port", "0",
-                "--no-open",
-                "--data-dir", data_dir,
-                "--config", str(config),
-            ],
-            "OmniRoute listening on ",
-            env=env,
-        )
-        yield line.removeprefix("OmniRoute listening on ")
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0, "graceful exit"
+        yield from _run_gateway(data_dir, config)
 
 
 def mock_received(mock_base_url):
@@ -157,18 +162,4 @@ name = "python"
 key = "{TEST_KEY}"
 """
         )
-        env = dict(os.environ, OMNIROUTE_LOG="warn")
-        proc, line = _start(
-            [
-                str(BIN_DIR / "omniroute"),
-                "--port", "0",
-                "--no-open",
-                "--data-dir", data_dir,
-                "--config", str(config),
-            ],
-            "OmniRoute listening on ",
-            env=env,
-        )
-        yield line.removeprefix("OmniRoute listening on ")
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0, "graceful exit"
+        yield from _run_gateway(data_dir, config)

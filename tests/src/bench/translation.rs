@@ -67,22 +67,20 @@ pub async fn end_to_end(gateway_url: &str, requests: usize) -> Result<EndToEnd> 
         .ok_or_else(|| anyhow!("`{gateway_url}` is not an http:// URL"))?;
     let addr: SocketAddr = authority.parse().context("gateway address")?;
     let host = HeaderValue::from_str(authority)?;
+    // The same body is a valid Messages and Chat Completions request.
+    let body = Bytes::from(
+        serde_json::json!({"model": "anthropic/chunks-200", "stream": true, "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "Say hello"}]})
+        .to_string(),
+    );
     let relayed = Path {
         path: "/v1/messages",
-        body: Bytes::from(
-            serde_json::json!({"model": "anthropic/chunks-200", "stream": true, "max_tokens": 1024,
-                "messages": [{"role": "user", "content": "Say hello"}]})
-            .to_string(),
-        ),
+        body: body.clone(),
         terminal: b"event: message_stop",
     };
     let translated = Path {
         path: "/v1/chat/completions",
-        body: Bytes::from(
-            serde_json::json!({"model": "anthropic/chunks-200", "stream": true, "max_tokens": 1024,
-                "messages": [{"role": "user", "content": "Say hello"}]})
-            .to_string(),
-        ),
+        body,
         terminal: b"data: [DONE]",
     };
     let mut relayed_conn = connect_to(addr).await?;
