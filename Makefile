@@ -59,3 +59,31 @@ tests/cli/node_modules/.installed: tests/cli/package.json tests/cli/package-lock
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV) tests/cli/node_modules
+
+# Fuzzing the translation codecs (docs/FUZZING.md): every cargo-fuzz target
+# in fuzz/ runs FUZZ_SECONDS; any crash fails the target. Seeds come from
+# fuzz/corpus/<target>/ (read only); what the fuzzer adds goes to
+# fuzz/target/corpus/<target>/. The code under test is safe Rust, so no
+# sanitizer by default, which also keeps the build on stable; the address
+# sanitizer needs a -Z flag, which stable takes with RUSTC_BOOTSTRAP=1.
+FUZZ_SECONDS ?= 30
+FUZZ_SANITIZER ?= none
+FUZZ_TARGETS := request_openai request_anthropic request_gemini request_responses \
+	stream_openai stream_anthropic stream_gemini stream_responses
+FUZZ_CARGO = $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1 )$(CARGO) fuzz
+
+.PHONY: fuzz
+fuzz: deps-rust
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	$(FUZZ_CARGO) build -s $(FUZZ_SANITIZER)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/corpus/$$t; \
+		echo "== $$t: $(FUZZ_SECONDS) s"; \
+		$(FUZZ_CARGO) run -s $(FUZZ_SANITIZER) $$t "$(CURDIR)/fuzz/target/corpus/$$t" "$(CURDIR)/fuzz/corpus/$$t" -- \
+			-max_total_time=$(FUZZ_SECONDS) -dict="$(CURDIR)/fuzz/dict/wire.dict" -print_final_stats=1 2>&1 | grep -v '^"' ; \
+		status=$${PIPESTATUS[0]}; \
+		echo "== $$t: exit $$status, corpus $$(ls "fuzz/target/corpus/$$t" | wc -l) files found + $$(ls "fuzz/corpus/$$t" | wc -l) seeds"; \
+		[ $$status -eq 0 ] || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (inputs in fuzz/artifacts/<target>/)"; exit 1; fi; \
+	echo "fuzz: no crash"

@@ -334,7 +334,7 @@ pub fn encode_request(request: &Request) -> Value {
     let budget = request
         .reasoning_budget
         .or(request.reasoning_effort.map(Effort::budget))
-        .map(|b| b.clamp(MIN_THINKING_BUDGET, max_tokens.saturating_sub(1)))
+        .map(|b| b.max(MIN_THINKING_BUDGET).min(max_tokens.saturating_sub(1)))
         .filter(|b| *b >= MIN_THINKING_BUDGET);
     if let Some(budget) = budget {
         body.insert(
@@ -370,7 +370,10 @@ fn decode_stop(reason: &str) -> StopReason {
 fn decode_usage(usage: &Value) -> Usage {
     let n = |key: &str| usage[key].as_u64().unwrap_or(0);
     Usage {
-        input: n("input_tokens") + n("cache_read_input_tokens") + n("cache_creation_input_tokens"),
+        // Saturating: counts come from the upstream, and may be absurd.
+        input: n("input_tokens")
+            .saturating_add(n("cache_read_input_tokens"))
+            .saturating_add(n("cache_creation_input_tokens")),
         output: n("output_tokens"),
         cached: n("cache_read_input_tokens"),
         reasoning: 0,
@@ -1040,6 +1043,37 @@ mod tests {
                 ("t1".to_string(), "{\"city\":\"Tokyo\"}".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_thinking_budget_that_does_not_fit_is_shrunk_or_dropped() {
+        let request = |max_tokens: u64, budget: Option<u64>| Request {
+            model: "m".into(),
+            max_tokens: Some(max_tokens),
+            reasoning_budget: budget,
+            reasoning_effort: Some(Effort::High),
+            temperature: Some(0.5),
+            ..Default::default()
+        };
+        // Found by fuzzing: this used to panic (`clamp` with min > max).
+        let tiny = encode_request(&request(5, None));
+        assert!(tiny.get("thinking").is_none(), "{tiny}");
+        assert_eq!(tiny["temperature"], 0.5, "no thinking: temperature kept");
+        let small = encode_request(&request(2000, Some(4095)));
+        assert_eq!(small["thinking"]["budget_tokens"], 1999);
+        assert!(
+            small.get("temperature").is_none(),
+            "Claude refuses it with thinking"
+        );
+        let low = encode_request(&request(8000, Some(10)));
+        assert_eq!(low["thinking"]["budget_tokens"], MIN_THINKING_BUDGET);
+    }
+
+    #[test]
+    fn absurd_upstream_token_counts_saturate() {
+        let body = json!({"id": "m", "type": "message", "role": "assistant", "model": "c", "content": [],
+            "stop_reason": "end_turn", "usage": {"input_tokens": u64::MAX, "cache_read_input_tokens": 1, "output_tokens": 1}});
+        assert_eq!(decode_response(&body).unwrap().usage.input, u64::MAX);
     }
 
     #[test]

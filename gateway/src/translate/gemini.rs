@@ -45,9 +45,15 @@ fn decode_usage(meta: &Value) -> Usage {
     let n = |camel: &str, snake: &str| field(meta, camel, snake).and_then(Value::as_u64);
     let thoughts = n("thoughtsTokenCount", "thoughts_token_count").unwrap_or(0);
     Usage {
-        input: n("promptTokenCount", "prompt_token_count").unwrap_or(0)
-            + n("toolUsePromptTokenCount", "tool_use_prompt_token_count").unwrap_or(0),
-        output: n("candidatesTokenCount", "candidates_token_count").unwrap_or(0) + thoughts,
+        // Saturating: counts come from the upstream, and may be absurd.
+        input: n("promptTokenCount", "prompt_token_count")
+            .unwrap_or(0)
+            .saturating_add(
+                n("toolUsePromptTokenCount", "tool_use_prompt_token_count").unwrap_or(0),
+            ),
+        output: n("candidatesTokenCount", "candidates_token_count")
+            .unwrap_or(0)
+            .saturating_add(thoughts),
         cached: n("cachedContentTokenCount", "cached_content_token_count").unwrap_or(0),
         reasoning: thoughts,
     }
@@ -61,7 +67,10 @@ fn usage_metadata(usage: &Usage) -> Value {
         "candidatesTokenCount".into(),
         json!(usage.output.saturating_sub(usage.reasoning)),
     );
-    meta.insert("totalTokenCount".into(), json!(usage.input + usage.output));
+    meta.insert(
+        "totalTokenCount".into(),
+        json!(usage.input.saturating_add(usage.output)),
+    );
     if usage.cached > 0 {
         meta.insert("cachedContentTokenCount".into(), json!(usage.cached));
     }

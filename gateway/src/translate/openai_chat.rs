@@ -396,7 +396,7 @@ fn usage_json(u: &Usage) -> Value {
     json!({
         "prompt_tokens": u.input,
         "completion_tokens": u.output,
-        "total_tokens": u.input + u.output,
+        "total_tokens": u.input.saturating_add(u.output),
         "prompt_tokens_details": {"cached_tokens": u.cached},
         "completion_tokens_details": {"reasoning_tokens": u.reasoning},
     })

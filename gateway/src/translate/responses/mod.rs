@@ -38,7 +38,7 @@ fn usage_json(usage: &Usage) -> Value {
         "input_tokens_details": {"cached_tokens": usage.cached},
         "output_tokens": usage.output,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
-        "total_tokens": usage.input + usage.output,
+        "total_tokens": usage.input.saturating_add(usage.output),
     })
 }
 
