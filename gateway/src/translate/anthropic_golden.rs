@@ -7,10 +7,10 @@
 //! reviewed change, rewrite them with
 //! `OMNIROUTE_BLESS=1 cargo test -p omniroute --lib translate::anthropic::golden`.
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::*;
+use crate::translate::golden_support::{normalized, parse, pretty};
 use crate::translate::ir::{Request, Response, StreamEvent};
 use crate::wire::sse::{event_data, event_ranges};
 
@@ -22,44 +22,15 @@ macro_rules! fixture {
 
 /// Checks an encoded body against the JSON fixture of the same name: same
 /// values in the same key order; the fixture's spacing is free.
+/// [`crate::translate::golden_support::snapshot`] in this format's folder.
+fn snapshot(name: &str, expected: &str, actual: &str) {
+    crate::translate::golden_support::snapshot("anthropic", name, expected, actual);
+}
+
 macro_rules! snapshot_json {
     ($name:literal, $actual:expr) => {
         snapshot($name, &normalized(fixture!($name)), &pretty($actual))
     };
-}
-
-fn parse<T: DeserializeOwned>(text: &str) -> T {
-    serde_json::from_str(text).unwrap()
-}
-
-/// Compares `actual` with the snapshot `name`, or rewrites the snapshot
-/// when `OMNIROUTE_BLESS` is set.
-fn snapshot(name: &str, expected: &str, actual: &str) {
-    if std::env::var_os("OMNIROUTE_BLESS").is_some() {
-        let path = format!(
-            "{}/src/translate/fixtures/anthropic/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::write(path, actual).unwrap();
-        return;
-    }
-    assert!(
-        expected == actual,
-        "{name} differs from the encoder's output:\n--- expected\n{expected}\n--- actual\n{actual}"
-    );
-}
-
-/// A JSON body as snapshot text: pretty, in the encoder's key order.
-fn pretty(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap();
-    text.push('\n');
-    text
-}
-
-/// The pretty form of a JSON fixture, so hand-written spacing does not
-/// matter but key order does.
-fn normalized(text: &str) -> String {
-    pretty(&parse(text))
 }
 
 /// `(event name, data)` of every event of an SSE body, split the way the

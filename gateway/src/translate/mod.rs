@@ -3,6 +3,8 @@
 pub mod anthropic;
 pub mod codec;
 pub mod gemini;
+#[cfg(test)]
+mod golden_support;
 pub mod ir;
 pub mod normalize;
 pub mod openai_chat;
