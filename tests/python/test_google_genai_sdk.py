@@ -18,11 +18,13 @@ in Gemini's terms: `promptTokenCount` includes cached tokens, thoughts are
 counted apart from `candidatesTokenCount`, and the total adds them all.
 """
 
+import json
+
 import pytest
 from google import genai
 from google.genai import types
 
-from conftest import TEST_KEY, rows_since, usage_rows
+from conftest import TEST_KEY, mock_received, rows_since, usage_rows
 
 # (model, answer, provider, (prompt, candidates, cached, total)).
 UPSTREAMS = [
@@ -56,6 +58,24 @@ def token_counts(meta):
     )
 
 
+# provider -> the path its requests reach on the mock, and where the request
+# body keeps the first declared tool's name, in that provider's own format.
+UPSTREAM_SHAPES = {
+    "openai": ("/v1/chat/completions", lambda b: b["tools"][0]["function"]["name"]),
+    "anthropic": ("/v1/messages", lambda b: b["tools"][0]["name"]),
+    "gemini": ("/v1beta/models/", lambda b: b["tools"][0]["functionDeclarations"][0]["name"]),
+    "openai-responses": ("/v1/responses", lambda b: b["tools"][0]["name"]),
+}
+
+
+def upstream_request(mock_base_url, before, provider):
+    """The one request the mock got since `before`, in `provider`'s format."""
+    got = mock_received(mock_base_url)[before:]
+    assert len(got) == 1, got
+    assert got[0]["path"].startswith(UPSTREAM_SHAPES[provider][0]), got[0]["path"]
+    return got[0]["body"]
+
+
 def check_usage_rows(gateway_url, before, provider, stream):
     rows = rows_since(gateway_url, before)
     assert len(rows) == 1, rows
@@ -67,13 +87,15 @@ def check_usage_rows(gateway_url, before, provider, stream):
 
 
 @pytest.mark.parametrize(("model", "answer", "provider", "counts"), UPSTREAMS)
-def test_generate_content(client, all_formats_gateway_url, model, answer, provider, counts):
+def test_generate_content(client, all_formats_gateway_url, mock_base_url, model, answer, provider, counts):
     before = len(usage_rows(all_formats_gateway_url))
+    received = len(mock_received(mock_base_url))
     response = client.models.generate_content(model=model, contents="Say hello")
     assert response.text == answer
     assert response.candidates[0].finish_reason == types.FinishReason.STOP
     assert token_counts(response.usage_metadata) == counts
     check_usage_rows(all_formats_gateway_url, before, provider, stream=False)
+    assert "Say hello" in json.dumps(upstream_request(mock_base_url, received, provider))
 
 
 @pytest.mark.parametrize(("model", "answer", "provider", "counts"), UPSTREAMS)
@@ -90,7 +112,7 @@ def test_generate_content_stream(client, all_formats_gateway_url, model, answer,
 
 
 @pytest.mark.parametrize("prefix", ["openai", "anthropic", "gemini", "openai-responses"])
-def test_function_call(client, all_formats_gateway_url, prefix):
+def test_function_call(client, all_formats_gateway_url, mock_base_url, prefix):
     get_weather = types.FunctionDeclaration(
         name="get_weather",
         description="The current weather in a city",
@@ -101,6 +123,7 @@ def test_function_call(client, all_formats_gateway_url, prefix):
         ),
     )
     before = len(usage_rows(all_formats_gateway_url))
+    received = len(mock_received(mock_base_url))
     response = client.models.generate_content(
         model=f"{prefix}/tool-call",
         contents="What is the weather in Paris?",
@@ -114,3 +137,5 @@ def test_function_call(client, all_formats_gateway_url, prefix):
     assert calls[0].name == "get_weather"
     assert calls[0].args == {"city": "Paris"}
     check_usage_rows(all_formats_gateway_url, before, prefix, stream=False)
+    sent = upstream_request(mock_base_url, received, prefix)
+    assert UPSTREAM_SHAPES[prefix][1](sent) == "get_weather"
