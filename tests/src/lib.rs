@@ -152,6 +152,29 @@ impl TestGateway {
             .bearer_auth(TEST_KEY)
     }
 
+    /// GET with the test key; the body as JSON, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
+    /// POST `body` with the test key; the whole response text (a stream read to its end).
+    pub async fn post_text(&self, path: &str, body: &Value) -> String {
+        self.post(path)
+            .json(body)
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("body")
+    }
+
     /// Stops the gateway (flushing usage) and hands back the data dir.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(handle) = self.handle.take() {

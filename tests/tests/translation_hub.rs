@@ -118,28 +118,14 @@ async fn the_google_genai_default_path_and_the_openai_model_lookup_share_v1_mode
         body["candidates"][0]["content"]["parts"][0]["text"],
         "Hello from claude mock"
     );
-    let lookup: Value = gw
-        .get("/v1/models/openai/gpt-4.1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lookup: Value = gw.get_json("/v1/models/openai/gpt-4.1").await;
     assert_eq!(lookup["object"], "model");
 }
 
 #[tokio::test]
 async fn gemini_lists_models_and_answers_errors_in_its_own_format() {
     let (_mock, gw) = setup().await;
-    let list: Value = gw
-        .get("/v1beta/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = gw.get_json("/v1beta/models").await;
     let names: Vec<&str> = list["models"]
         .as_array()
         .unwrap()
@@ -262,14 +248,11 @@ async fn a_responses_client_is_served_by_claude() {
 async fn a_responses_stream_from_gemini_has_the_full_event_lifecycle() {
     let (_mock, gw) = setup().await;
     let text = gw
-        .post("/v1/responses")
-        .json(&responses_body("gemini/gemini-2.5-flash", true))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .post_text(
+            "/v1/responses",
+            &responses_body("gemini/gemini-2.5-flash", true),
+        )
+        .await;
     let events = sse_events(&text);
     assert_eq!(events.first().map(String::as_str), Some("response.created"));
     assert_eq!(
@@ -344,32 +327,22 @@ async fn an_upstream_failure_event_is_an_error_for_the_caller_never_an_empty_200
     assert!(response.status().is_client_error() || response.status().is_server_error());
     // Streamed: the caller's stream ends with a well-formed error event.
     let text = gw
-        .post("/v1/chat/completions")
-        .json(
+        .post_text(
+            "/v1/chat/completions",
             &json!({"model": "openai-responses/stream-error", "stream": true,
             "messages": [{"role": "user", "content": "x"}]}),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     let last = sse_data(&text).pop().unwrap();
     assert!(last["error"]["message"].is_string(), "{text}");
     // Anthropic caller, Responses upstream: an Anthropic error event.
     let text = gw
-        .post("/v1/messages")
-        .json(
+        .post_text(
+            "/v1/messages",
             &json!({"model": "openai-responses/stream-error", "stream": true,
             "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         sse_events(&text).last().map(String::as_str),
         Some("error"),
@@ -381,42 +354,31 @@ async fn an_upstream_failure_event_is_an_error_for_the_caller_never_an_empty_200
 async fn a_stream_that_loses_its_terminal_event_is_closed_for_every_caller() {
     let (_mock, gw) = setup().await;
     let chat = gw
-        .post("/v1/chat/completions")
-        .json(&json!({"model": "anthropic/no-terminal", "stream": true,
-            "messages": [{"role": "user", "content": "x"}]}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .post_text(
+            "/v1/chat/completions",
+            &json!({"model": "anthropic/no-terminal", "stream": true,
+            "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
     assert!(chat.trim_end().ends_with("data: [DONE]"), "{chat}");
     assert!(chat.contains("\"finish_reason\":\"stop\""), "{chat}");
     let messages = gw
-        .post("/v1/messages")
-        .json(
+        .post_text(
+            "/v1/messages",
             &json!({"model": "gemini/no-terminal", "stream": true, "max_tokens": 50,
             "messages": [{"role": "user", "content": "x"}]}),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         sse_events(&messages).last().map(String::as_str),
         Some("message_stop")
     );
     let responses = gw
-        .post("/v1/responses")
-        .json(&json!({"model": "openai/no-terminal", "stream": true, "input": "x"}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .post_text(
+            "/v1/responses",
+            &json!({"model": "openai/no-terminal", "stream": true, "input": "x"}),
+        )
+        .await;
     assert_eq!(
         sse_events(&responses).last().map(String::as_str),
         Some("response.completed")
@@ -484,16 +446,13 @@ async fn empty_tool_names_are_refused_in_the_callers_format() {
 #[tokio::test]
 async fn think_tags_from_an_openai_upstream_become_reasoning() {
     let (_mock, gw) = setup().await;
-    let stream = |path: &'static str, body: Value| {
-        let request = gw.post(path).json(&body);
-        async move { request.send().await.unwrap().text().await.unwrap() }
-    };
     // A Responses caller gets the reasoning as a reasoning item.
-    let text = stream(
-        "/v1/responses",
-        json!({"model": "openai/think-tags", "stream": true, "input": "x"}),
-    )
-    .await;
+    let text = gw
+        .post_text(
+            "/v1/responses",
+            &json!({"model": "openai/think-tags", "stream": true, "input": "x"}),
+        )
+        .await;
     let data = sse_data(&text);
     let joined = |kind: &str| -> String {
         data.iter()
@@ -508,12 +467,13 @@ async fn think_tags_from_an_openai_upstream_become_reasoning() {
     assert_eq!(joined("response.output_text.delta"), "Hello from mock");
     // A Claude caller gets the answer without the tags, and no thinking
     // block: Claude clients send thinking back, and it has no signature.
-    let text = stream(
-        "/v1/messages",
-        json!({"model": "openai/think-tags", "stream": true, "max_tokens": 100,
-            "messages": [{"role": "user", "content": "x"}]}),
-    )
-    .await;
+    let text = gw
+        .post_text(
+            "/v1/messages",
+            &json!({"model": "openai/think-tags", "stream": true, "max_tokens": 100,
+                "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
     let answer: String = sse_data(&text)
         .iter()
         .filter(|d| d["delta"]["type"] == "text_delta")
