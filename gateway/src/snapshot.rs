@@ -7,8 +7,10 @@ use rusqlite::Connection;
 
 use crate::config::Settings;
 use crate::providers::upstream::UpstreamClient;
-use crate::providers::{AuthKind, Catalog, ProviderDef, WireFormat};
+use crate::providers::{AuthKind, Catalog, ProviderDef, Tier, WireFormat};
+use crate::routing::quota::QuotaLimit;
 use crate::store::combos::ComboRow;
+use crate::store::connections::ConnectionRow;
 use crate::store::{self, SecretBox, StoreResult};
 use reqwest::header::HeaderMap;
 
@@ -27,18 +29,25 @@ pub struct Account {
     /// `/messages`, `/responses`; for Gemini `/models`, completed per call).
     pub request_url: reqwest::Url,
     pub auth_headers: HeaderMap,
+    /// The connection's tier, else its provider's.
+    pub tier: Tier,
+    /// The outbound proxy: the connection's, else the provider's, else the
+    /// global one.
+    pub proxy: Option<String>,
+    pub quota: Vec<QuotaLimit>,
 }
 
 impl Account {
     pub fn new(
-        id: i64,
+        row: &ConnectionRow,
         provider: &ProviderDef,
-        name: String,
         api_key: Option<String>,
-        base_url: Option<String>,
-        priority: i64,
+        settings: &Settings,
     ) -> Result<Account, String> {
-        let base_url = base_url.unwrap_or_else(|| provider.base_url.clone());
+        let base_url = row
+            .base_url
+            .clone()
+            .unwrap_or_else(|| provider.base_url.clone());
         let path = match provider.format {
             WireFormat::Openai => "/chat/completions",
             WireFormat::Anthropic => "/messages",
@@ -49,15 +58,24 @@ impl Account {
         };
         let request_url = reqwest::Url::parse(&format!("{base_url}{path}"))
             .map_err(|e| format!("bad base URL {base_url}: {e}"))?;
+        let proxy = row
+            .proxy
+            .clone()
+            .or_else(|| settings.provider_proxies.get(&provider.id).cloned())
+            .or_else(|| Some(settings.proxy.clone()))
+            .filter(|p| !p.is_empty());
         Ok(Account {
-            id,
+            id: row.id,
             provider: provider.id.clone(),
-            name,
+            name: row.name.clone(),
             auth_headers: UpstreamClient::auth_headers(provider.auth, api_key.as_deref()),
             api_key,
             base_url,
-            priority,
+            priority: row.priority,
             request_url,
+            tier: row.tier.unwrap_or(provider.tier),
+            proxy,
+            quota: row.quota.clone(),
         })
     }
 }
@@ -121,10 +139,13 @@ impl Snapshot {
             }
         }
 
+        let settings = Settings::from_stored(&store::settings::load(conn)?);
         let mut accounts: HashMap<String, Vec<Arc<Account>>> = HashMap::new();
+        // A connection in a terminal state (revoked, banned...) waits for
+        // the user; it is not tried again on every request.
         for row in store::connections::list(conn)?
             .into_iter()
-            .filter(|r| r.enabled)
+            .filter(|r| r.enabled && r.state.is_none())
         {
             let Some(provider) = names.get(&row.provider).map(|&i| &providers[i]) else {
                 continue;
@@ -136,14 +157,7 @@ impl Snapshot {
                     continue;
                 }
             };
-            match Account::new(
-                row.id,
-                provider,
-                row.name,
-                api_key,
-                row.base_url,
-                row.priority,
-            ) {
+            match Account::new(&row, provider, api_key, &settings) {
                 Ok(account) => accounts
                     .entry(provider.id.clone())
                     .or_default()
@@ -176,7 +190,7 @@ impl Snapshot {
             names,
             accounts,
             keys,
-            settings: Settings::from_stored(&store::settings::load(conn)?),
+            settings,
             combos: store::combos::list(conn)?,
         })
     }

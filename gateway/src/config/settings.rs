@@ -1,7 +1,11 @@
 //! Typed runtime settings with their defaults and validation.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::routing::Strategy;
 
 /// Settings a user can change at run time (`/api/settings`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +20,108 @@ pub struct Settings {
     pub usage_retention_days: u32,
     /// How long to wait for an upstream's response headers.
     pub upstream_timeout_secs: u64,
+    /// How long to wait for a TCP (and TLS) connection to an upstream.
+    pub connect_timeout_secs: u64,
+    /// How long a streamed 200 may take to send its first useful event; a
+    /// stream that stays silent this long is a failure that can fall back.
+    pub stream_ready_timeout_secs: u64,
+    /// Longest silence between two stream events once the stream is going.
+    pub stream_idle_timeout_secs: u64,
+    /// Deadline for a whole request, streaming included.
+    pub request_deadline_secs: u64,
+
+    /// Extra attempts on the same account after a 5xx, timeout or
+    /// connection error, before moving to the next candidate.
+    pub retry_attempts: u32,
+    /// First retry delay; it doubles on each attempt, with jitter.
+    pub retry_base_ms: u64,
+
+    /// Failures (408/5xx, timeouts, connection errors) within the window
+    /// that open a breaker.
+    pub breaker_failure_threshold: u32,
+    pub breaker_window_secs: u64,
+    /// How long an open breaker rejects calls before one probe goes through.
+    pub breaker_cooldown_secs: u64,
+    /// First cooldown of a connection without a retry hint; doubles per
+    /// strike up to `cooldown_max_secs`.
+    pub cooldown_base_secs: u64,
+    pub cooldown_max_secs: u64,
+
+    /// How a provider's accounts of equal priority share the load, by
+    /// provider id; `fill-first` when not listed.
+    pub account_strategies: BTreeMap<String, Strategy>,
+    /// Concurrency and pacing limits, by provider id.
+    pub provider_limits: BTreeMap<String, ProviderLimits>,
+
+    /// Price overrides in USD per million tokens, by `provider/model`.
+    pub prices: BTreeMap<String, PriceOverride>,
+    /// Spending limits; an exceeded budget makes routing skip its scope.
+    pub budgets: Vec<Budget>,
+
+    /// Exact response cache (off by default).
+    pub response_cache_enabled: bool,
+    pub response_cache_ttl_secs: u64,
+    pub response_cache_max_bytes: u64,
+
+    /// Prepended to every request's system prompt when not empty.
+    pub system_prompt: String,
+    pub thinking_mode: ThinkingMode,
+    /// The budget of `custom` mode, and the ceiling of `adaptive`.
+    pub thinking_budget_tokens: u32,
+
+    /// Outbound proxy for every upstream call (http://, https://,
+    /// socks5://, socks5h://); empty for none.
+    pub proxy: String,
+    /// Outbound proxy by provider id; overrides `proxy`.
+    pub provider_proxies: BTreeMap<String, String>,
+}
+
+/// Limits that keep a burst of requests from stampeding one provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderLimits {
+    /// Requests in flight at once; more wait for a slot.
+    pub max_concurrent: Option<u32>,
+    /// Minimum time between the starts of two requests.
+    pub min_gap_ms: Option<u64>,
+    /// Requests started per rolling minute; past it the provider is skipped.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// A model's price in USD per million tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+}
+
+/// A spending limit on one provider (`provider:<id>`) or one tier
+/// (`tier:subscription`, `tier:api-key`, `tier:cheap`, `tier:free`, `tier:local`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub scope: String,
+    #[serde(default)]
+    pub daily_usd: Option<f64>,
+    #[serde(default)]
+    pub monthly_usd: Option<f64>,
+}
+
+/// What the gateway does with a request's thinking (reasoning) budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThinkingMode {
+    /// Leave it as the client sent it.
+    Passthrough,
+    /// Give requests that ask for thinking a budget that matches their effort.
+    Auto,
+    /// Give requests that ask for thinking exactly `thinking_budget_tokens`.
+    Custom,
+    /// Scale the budget with the size of the request, up to `thinking_budget_tokens`.
+    Adaptive,
 }
 
 impl Default for Settings {
@@ -25,6 +131,29 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             usage_retention_days: 90,
             upstream_timeout_secs: 600,
+            connect_timeout_secs: 10,
+            stream_ready_timeout_secs: 120,
+            stream_idle_timeout_secs: 300,
+            request_deadline_secs: 3600,
+            retry_attempts: 2,
+            retry_base_ms: 250,
+            breaker_failure_threshold: 5,
+            breaker_window_secs: 60,
+            breaker_cooldown_secs: 30,
+            cooldown_base_secs: 5,
+            cooldown_max_secs: 600,
+            account_strategies: BTreeMap::new(),
+            provider_limits: BTreeMap::new(),
+            prices: BTreeMap::new(),
+            budgets: Vec::new(),
+            response_cache_enabled: false,
+            response_cache_ttl_secs: 300,
+            response_cache_max_bytes: 64 * 1024 * 1024,
+            system_prompt: String::new(),
+            thinking_mode: ThinkingMode::Passthrough,
+            thinking_budget_tokens: 8192,
+            proxy: String::new(),
+            provider_proxies: BTreeMap::new(),
         }
     }
 }
@@ -68,10 +197,114 @@ impl Settings {
         if !(1..=3650).contains(&self.usage_retention_days) {
             return Err("usage_retention_days must be between 1 and 3650".into());
         }
-        if !(1..=3600).contains(&self.upstream_timeout_secs) {
-            return Err("upstream_timeout_secs must be between 1 and 3600".into());
+        let seconds = [
+            ("upstream_timeout_secs", self.upstream_timeout_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("stream_ready_timeout_secs", self.stream_ready_timeout_secs),
+            ("stream_idle_timeout_secs", self.stream_idle_timeout_secs),
+            ("breaker_window_secs", self.breaker_window_secs),
+            ("breaker_cooldown_secs", self.breaker_cooldown_secs),
+            ("cooldown_base_secs", self.cooldown_base_secs),
+        ];
+        for (name, value) in seconds {
+            if !(1..=3600).contains(&value) {
+                return Err(format!("{name} must be between 1 and 3600"));
+            }
+        }
+        if !(1..=86_400).contains(&self.request_deadline_secs) {
+            return Err("request_deadline_secs must be between 1 and 86400".into());
+        }
+        if self.cooldown_max_secs < self.cooldown_base_secs || self.cooldown_max_secs > 86_400 {
+            return Err("cooldown_max_secs must be between cooldown_base_secs and 86400".into());
+        }
+        if self.retry_attempts > 10 {
+            return Err("retry_attempts must be at most 10".into());
+        }
+        if self.retry_base_ms > 60_000 {
+            return Err("retry_base_ms must be at most 60000".into());
+        }
+        if !(1..=1000).contains(&self.breaker_failure_threshold) {
+            return Err("breaker_failure_threshold must be between 1 and 1000".into());
+        }
+        if self.response_cache_max_bytes > 16 * 1024 * 1024 * 1024 {
+            return Err("response_cache_max_bytes must be at most 16 GiB".into());
+        }
+        if !(1..=30 * 86_400).contains(&self.response_cache_ttl_secs) {
+            return Err("response_cache_ttl_secs must be between 1 and 2592000".into());
+        }
+        if !(1024..=128_000).contains(&self.thinking_budget_tokens) {
+            return Err("thinking_budget_tokens must be between 1024 and 128000".into());
+        }
+        for (name, limits) in &self.provider_limits {
+            if limits.max_concurrent == Some(0) || limits.requests_per_minute == Some(0) {
+                return Err(format!(
+                    "provider_limits.{name}: limits must be at least 1 (leave a limit out for none)"
+                ));
+            }
+        }
+        for (model, price) in &self.prices {
+            let fields = [Some(price.input), Some(price.output), price.cached_input];
+            if !model.contains('/')
+                || fields
+                    .into_iter()
+                    .flatten()
+                    .any(|p| !(0.0..1e6).contains(&p))
+            {
+                return Err(format!(
+                    "prices.{model}: the key is `provider/model` and prices are USD per million tokens, 0 or more"
+                ));
+            }
+        }
+        for budget in &self.budgets {
+            let scope_ok = match budget.scope.split_once(':') {
+                Some(("provider", id)) => !id.is_empty(),
+                Some(("tier", tier)) => {
+                    serde_json::from_value::<crate::providers::Tier>(Value::String(tier.into()))
+                        .is_ok()
+                }
+                _ => false,
+            };
+            if !scope_ok {
+                return Err(format!(
+                    "budget scope `{}` must be `provider:<id>` or `tier:<subscription|api-key|cheap|free|local>`",
+                    budget.scope
+                ));
+            }
+            let limits = [budget.daily_usd, budget.monthly_usd];
+            if limits.iter().all(Option::is_none)
+                || limits
+                    .into_iter()
+                    .flatten()
+                    .any(|v| !(v >= 0.0 && v.is_finite()))
+            {
+                return Err(format!(
+                    "budget `{}` needs daily_usd and/or monthly_usd, 0 or more",
+                    budget.scope
+                ));
+            }
+        }
+        let proxies = std::iter::once(("proxy".to_string(), &self.proxy)).chain(
+            self.provider_proxies
+                .iter()
+                .map(|(p, url)| (format!("provider_proxies.{p}"), url)),
+        );
+        for (name, url) in proxies {
+            if !url.is_empty() {
+                check_proxy_url(url).map_err(|e| format!("{name}: {e}"))?;
+            }
         }
         Ok(())
+    }
+}
+
+/// Checks that `url` is a proxy reqwest can use.
+pub fn check_proxy_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "http" | "https" | "socks5" | "socks5h" => Ok(()),
+        other => Err(format!(
+            "proxy scheme `{other}` is not supported (http, https, socks5, socks5h)"
+        )),
     }
 }
 

@@ -32,6 +32,28 @@ pub struct UsageRecord {
     pub ttft_ms: Option<u64>,
     pub status: u16,
     pub error: Option<String>,
+    /// The candidates tried before the one that answered, and why each failed.
+    #[serde(default)]
+    pub hops: Vec<Hop>,
+    /// `None` when an upstream served the request; else `cache`, `replay`
+    /// (a repeated `Idempotency-Key`) or `shared` (joined an identical
+    /// request in flight). Such records carry no cost.
+    pub served_from: Option<String>,
+    /// The fallback tier of the connection that served the request.
+    pub tier: Option<String>,
+}
+
+/// One failed attempt on the way to an answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hop {
+    pub provider: String,
+    pub model: String,
+    pub connection_id: Option<i64>,
+    /// The upstream's status; `None` when it never answered (connection
+    /// error, timeout) or the candidate was skipped.
+    pub status: Option<u16>,
+    /// Why this candidate did not serve the request.
+    pub error: String,
 }
 
 impl UsageRecord {

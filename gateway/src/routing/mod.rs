@@ -1,5 +1,6 @@
 //! Routing: turning a requested model into the provider and connection that serve it.
 
+pub mod quota;
 pub mod resolve;
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{SecretBox, StoreError, StoreResult, now_ms};
+use crate::providers::Tier;
+use crate::routing::quota::QuotaLimit;
 
 /// A stored connection. The decrypted key is never part of this type's JSON.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +22,53 @@ pub struct ConnectionRow {
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `None` while usable; else a terminal [`AccountState`] that survives
+    /// restarts until the user clears it (or changes the key).
+    pub state: Option<AccountState>,
+    pub state_reason: Option<String>,
+    pub state_at: Option<i64>,
+    /// Overrides the provider's fallback tier.
+    pub tier: Option<Tier>,
+    /// Outbound proxy for this account; overrides the provider's and the global one.
+    pub proxy: Option<String>,
+    /// Quota windows tracked for this account.
+    pub quota: Vec<QuotaLimit>,
+}
+
+/// Why a connection stopped being used, until a person looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    /// The upstream refused the credentials (401/403) and they cannot be refreshed.
+    AuthFailed,
+    /// The key was revoked or deleted at the provider.
+    Revoked,
+    /// The account is banned or suspended.
+    Banned,
+    /// The account has no credit left (HTTP 402, `insufficient_quota`).
+    OutOfCredits,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::AuthFailed => "auth_failed",
+            AccountState::Revoked => "revoked",
+            AccountState::Banned => "banned",
+            AccountState::OutOfCredits => "out_of_credits",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AccountState> {
+        [
+            AccountState::AuthFailed,
+            AccountState::Revoked,
+            AccountState::Banned,
+            AccountState::OutOfCredits,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
 }
 
 /// Fields of a connection to create or replace.
@@ -58,7 +107,36 @@ fn row_to_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRow>
         source: row.get("source")?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
+        state: row
+            .get::<_, Option<String>>("state")?
+            .as_deref()
+            .and_then(AccountState::parse),
+        state_reason: row.get("state_reason")?,
+        state_at: row.get("state_at")?,
+        tier: row
+            .get::<_, Option<String>>("tier")?
+            .and_then(|t| serde_json::from_value(serde_json::Value::String(t)).ok()),
+        proxy: row.get("proxy")?,
+        quota: serde_json::from_str(&row.get::<_, String>("quota")?).unwrap_or_default(),
     })
+}
+
+/// Puts a connection in a terminal state (or clears it with `None`).
+pub fn set_state(
+    conn: &Connection,
+    id: i64,
+    state: Option<AccountState>,
+    reason: Option<&str>,
+) -> StoreResult<()> {
+    let at = state.map(|_| now_ms());
+    let changed = conn.execute(
+        "UPDATE connections SET state=?2, state_reason=?3, state_at=?4 WHERE id=?1",
+        params![id, state.map(AccountState::as_str), reason, at],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("no connection with id {id}")));
+    }
+    Ok(())
 }
 
 fn conflict(e: rusqlite::Error, provider: &str, name: &str) -> StoreError {

@@ -5,8 +5,14 @@ use rusqlite::Connection;
 use super::{StoreResult, now_ms};
 
 /// Every migration, in order. The number is the schema version it brings.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/0001_init.sql")),
+    (
+        2,
+        "routing",
+        include_str!("../../../migrations/0002_routing.sql"),
+    ),
+];
 
 /// Applies the migrations the database has not seen yet, each in its own
 /// transaction together with its row in `schema_migrations`.
@@ -45,7 +51,7 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_are_recorded() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut conn).unwrap(), vec![1]);
+        assert_eq!(apply(&mut conn).unwrap(), vec![1, 2]);
         assert!(apply(&mut conn).unwrap().is_empty());
         let count: i64 = conn
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))

@@ -34,8 +34,8 @@ pub fn insert(tx: &Transaction<'_>, r: &UsageRecord) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO usage (ts, api_key_id, inbound_format, requested_model, provider, connection_id,
             upstream_model, stream, input_tokens, output_tokens, cached_tokens, reasoning_tokens,
-            cost, latency_ms, ttft_ms, status, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            cost, latency_ms, ttft_ms, status, error, hops, served_from, tier)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?;
     stmt.execute(params![
         r.ts,
@@ -55,6 +55,9 @@ pub fn insert(tx: &Transaction<'_>, r: &UsageRecord) -> rusqlite::Result<()> {
         r.ttft_ms.map(|v| v as i64),
         r.status,
         r.error,
+        hops_json(&r.hops),
+        r.served_from,
+        r.tier,
     ])?;
     Ok(())
 }
@@ -80,8 +83,18 @@ fn row_to_usage(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
             ttft_ms: row.get::<_, Option<i64>>("ttft_ms")?.map(|v| v as u64),
             status: row.get("status")?,
             error: row.get("error")?,
+            hops: serde_json::from_str(&row.get::<_, String>("hops")?).unwrap_or_default(),
+            served_from: row.get("served_from")?,
+            tier: row.get("tier")?,
         },
     })
+}
+
+fn hops_json(hops: &[crate::observe::usage::Hop]) -> String {
+    if hops.is_empty() {
+        return "[]".to_string();
+    }
+    serde_json::to_string(hops).unwrap_or_else(|_| "[]".to_string())
 }
 
 /// Newest first.

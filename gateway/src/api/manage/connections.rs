@@ -217,15 +217,8 @@ pub async fn test(
             ))
         })?
         .clone();
-    let account = Account::new(
-        row.id,
-        &provider,
-        row.name,
-        api_key,
-        row.base_url,
-        row.priority,
-    )
-    .map_err(ApiError::bad_request)?;
+    let account = Account::new(&row, &provider, api_key, &snapshot.settings)
+        .map_err(ApiError::bad_request)?;
     let result = app
         .upstream
         .test_account(&provider, &account, body.model.as_deref())
