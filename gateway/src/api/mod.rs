@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::observe::UsageSink;
 use crate::providers::Catalog;
 use crate::providers::upstream::UpstreamClient;
+use crate::routing::state::RoutingState;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub usage: UsageSink,
     pub upstream: UpstreamClient,
+    /// Breakers, cooldowns, load, quotas and spend, shared by all requests.
+    pub routing: Arc<RoutingState>,
     pub started_at: Instant,
     /// Where the server listens; settings that would make a public address unsafe are refused.
     pub listen: std::net::SocketAddr,
@@ -56,12 +59,15 @@ impl AppState {
         upstream: UpstreamClient,
         listen: std::net::SocketAddr,
     ) -> AppState {
+        let routing = Arc::new(RoutingState::new());
+        usage.set_observers(vec![routing.clone()]);
         AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             store,
             catalog,
             usage,
             upstream,
+            routing,
             started_at: Instant::now(),
             listen,
             reload_lock: tokio::sync::Mutex::new(()),

@@ -1,6 +1,7 @@
 //! The usage record of one request, and the bounded channel that carries it to the writer.
 
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -92,20 +93,47 @@ pub enum WriterMsg {
     Stop,
 }
 
+/// Something that learns of every finished request as its record is
+/// queued (latency metrics, spend, quotas). Called on the request's task:
+/// it must be quick and must not block.
+pub trait RecordObserver: Send + Sync {
+    fn observe(&self, record: &UsageRecord);
+}
+
 /// The sending side of the usage channel. Cloned into every request.
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<WriterMsg>,
+    /// Set once at start, shared by every clone.
+    observers: Arc<OnceLock<Vec<Arc<dyn RecordObserver>>>>,
 }
 
 impl UsageSink {
     pub fn new(tx: mpsc::Sender<WriterMsg>) -> UsageSink {
-        UsageSink { tx }
+        UsageSink {
+            tx,
+            observers: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Installs the observers every record is shown to (once; later calls
+    /// are ignored).
+    pub fn set_observers(&self, observers: Vec<Arc<dyn RecordObserver>>) {
+        let _ = self.observers.set(observers);
+    }
+
+    fn notify(&self, record: &UsageRecord) {
+        if let Some(observers) = self.observers.get() {
+            for observer in observers {
+                observer.observe(record);
+            }
+        }
     }
 
     /// Queues a record, waiting for room when the channel is full
     /// (back-pressure rather than a dropped record).
     pub async fn send(&self, record: UsageRecord) {
+        self.notify(&record);
         if self
             .tx
             .send(WriterMsg::Record(Box::new(record)))
@@ -125,6 +153,7 @@ impl UsageSink {
     /// Queues a record from synchronous code (a `Drop`). When the channel is
     /// full the record waits in a task instead of being dropped.
     pub fn send_now(&self, record: UsageRecord) {
+        self.notify(&record);
         match self.tx.try_send(WriterMsg::Record(Box::new(record))) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(msg)) => {
@@ -229,6 +258,7 @@ impl PendingRecord {
     pub async fn commit(mut self) {
         if let Some(permit) = self.sink.reserve().await {
             if let Some(record) = self.record.take() {
+                self.sink.notify(&record);
                 permit.send(WriterMsg::Record(Box::new(record)));
             }
         }

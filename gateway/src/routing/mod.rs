@@ -2,6 +2,7 @@
 
 pub mod quota;
 pub mod resolve;
+pub mod state;
 
 use serde::{Deserialize, Serialize};
 
