@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// OpenAI `error.param`: the request field at fault, when there is one.
     pub param: Option<&'static str>,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -27,7 +29,27 @@ impl ApiError {
             code: None,
             message: message.into(),
             param: None,
+            retry_after_secs: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Adds the headers every rendering shares (`Retry-After`).
+    fn finish(&self, mut response: Response) -> Response {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
@@ -137,23 +159,13 @@ impl ApiError {
     /// `{"type":"error","error":{"type","message"}}`.
     pub fn into_anthropic_response(self) -> Response {
         let body = crate::translate::anthropic::error_body(self.anthropic_kind(), &self.message);
-        let mut response = (self.status, body.to_string()).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+        self.finish((self.status, body.to_string()).into_response())
     }
 
     /// Renders as Gemini error JSON (`{"error": {"code", "message", "status"}}`).
     pub fn into_gemini_response(self) -> Response {
         let body = crate::translate::gemini::error_body(self.status.as_u16(), &self.message);
-        let mut response = (self.status, body.to_string()).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+        self.finish((self.status, body.to_string()).into_response())
     }
 
     /// Renders in `format`'s error JSON (Responses callers use OpenAI's).
@@ -170,12 +182,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.to_openai_json().to_string();
-        let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
+        self.finish((self.status, body).into_response())
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::config::{ConfigError, DEFAULT_HOST, DEFAULT_PORT, FileConfig, Options};
 use crate::observe::UsageSink;
+use crate::observe::events::EventBus;
 use crate::providers::Catalog;
 use crate::providers::upstream::UpstreamClient;
 use crate::snapshot::Snapshot;
@@ -68,6 +69,7 @@ pub struct Handle {
     server: JoinHandle<()>,
     pruner: JoinHandle<()>,
     usage: UsageSink,
+    events: EventBus,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -90,10 +92,18 @@ impl Handle {
         &self.data_dir
     }
 
+    /// The events bus, for the desktop shell's notifications (and tests).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to a limit), then
     /// commits every queued usage record before returning.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        // Event streams never end on their own; graceful shutdown would
+        // otherwise wait the whole drain timeout for them.
+        self.events.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut self.server)
             .await
             .is_err()
@@ -162,9 +172,12 @@ impl Gateway {
             UpstreamClient::new()?,
             addr,
         ));
+        seed_routing(&app).await;
+        tokio::spawn(persist_account_states(app.clone()));
         let pruner = tokio::spawn(prune_periodically(app.clone()));
 
         let (shutdown, mut stop) = watch::channel(false);
+        let events = app.events.clone();
         let router = api::router(app);
         // Stream events are small writes: without TCP_NODELAY, Nagle's
         // algorithm holds each one until the client's delayed ACK (~40 ms).
@@ -193,6 +206,7 @@ impl Gateway {
             server,
             pruner,
             usage,
+            events,
             writer: Some(writer),
         })
     }
@@ -232,6 +246,72 @@ fn ensure_an_api_key(store: &Store) -> Result<Option<String>, StartError> {
         let (_, key) = store::api_keys::create(conn, "default", &["*".to_string()])?;
         Ok(Some(key))
     })?)
+}
+
+/// Counts what earlier runs spent this month (budgets) and the recent
+/// requests of connections with quota windows, so a restart forgets neither.
+async fn seed_routing(app: &api::App) {
+    let now = store::now_ms();
+    let month_start =
+        crate::routing::quota::window_bounds(crate::routing::quota::QuotaWindow::Monthly, 0, now)
+            .map_or(now - 31 * 86_400_000, |(start, _)| start);
+    let snapshot = app.snapshot.load_full();
+    let with_quota: Vec<i64> = snapshot
+        .providers
+        .iter()
+        .flat_map(|p| snapshot.accounts(&p.id))
+        .filter(|a| !a.quota.is_empty())
+        .map(|a| a.id)
+        .collect();
+    let since = now - 32 * 86_400_000;
+    let history = app
+        .store
+        .call(move |conn, _| {
+            Ok((
+                store::history::spend_since(conn, month_start)?,
+                store::history::requests_since(conn, &with_quota, since)?,
+            ))
+        })
+        .await;
+    match history {
+        Ok((spend, requests)) => {
+            app.routing.seed_spend(spend);
+            app.routing.seed_quota(requests, &snapshot);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read past usage; budgets and quotas start from zero")
+        }
+    }
+}
+
+/// Writes terminal account states (revoked, banned, out of credits) to the
+/// store as routing finds them, so they survive restarts, and reloads the
+/// snapshot so that no request tries those accounts again.
+async fn persist_account_states(app: api::App) {
+    let Some(mut changes) = app.routing.take_state_changes() else {
+        return;
+    };
+    while let Some(change) = changes.recv().await {
+        let id = change.connection_id;
+        let saved = app
+            .store
+            .call(move |conn, _| {
+                store::connections::set_state(
+                    conn,
+                    change.connection_id,
+                    Some(change.state),
+                    Some(&change.reason),
+                )
+            })
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(connection = id, error = %e, "cannot save the connection's state");
+            continue;
+        }
+        if let Err(e) = app.reload().await {
+            tracing::error!(error = %e, "cannot reload the configuration");
+        }
+    }
 }
 
 /// Asks the writer to drop records past the retention period, now and hourly.

@@ -325,3 +325,228 @@ pub fn terminate(child: &Child) {
         .arg(child.id().to_string())
         .status();
 }
+
+/// Management helpers for the routing tests (settings, connections, health,
+/// events, whole usage table).
+impl TestGateway {
+    /// `PATCH /api/settings` with `patch`; panics with the answer unless 200.
+    pub async fn patch_settings(&self, patch: Value) {
+        let response = self
+            .patch("/api/settings")
+            .json(&patch)
+            .send()
+            .await
+            .expect("settings");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "PATCH /api/settings {patch}: {body}");
+    }
+
+    /// The id of the connection called `name`.
+    pub async fn connection_id(&self, name: &str) -> i64 {
+        let list = self.get_json("/api/connections").await;
+        list["data"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["id"].as_i64())
+            .unwrap_or_else(|| panic!("no connection `{name}` in {list}"))
+    }
+
+    /// `GET /api/connections/{id}`.
+    pub async fn connection(&self, id: i64) -> Value {
+        self.get_json(&format!("/api/connections/{id}")).await
+    }
+
+    /// `GET /api/health`.
+    pub async fn health(&self) -> Value {
+        self.get_json("/api/health").await
+    }
+
+    /// Every usage record, newest first, paging through `/api/usage` with
+    /// `before_id` (the API's page holds at most 1000).
+    pub async fn all_usage(&self) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut before: Option<i64> = None;
+        loop {
+            let path = match before {
+                Some(id) => format!("/api/usage?limit=1000&before_id={id}"),
+                None => "/api/usage?limit=1000".to_string(),
+            };
+            let page = self.get_json(&path).await;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            rows.extend(data);
+            match page["next_before_id"].as_i64() {
+                Some(id) => before = Some(id),
+                None => return rows,
+            }
+        }
+    }
+
+    /// Usage records once there are exactly `expected` of them: waits up to
+    /// 10 s for the writer to catch up, then a little longer to make sure no
+    /// extra record follows (a request billed twice would show up there).
+    pub async fn usage_exactly(&self, expected: usize) -> Vec<Value> {
+        let rows = self.usage(expected).await;
+        assert_eq!(
+            rows.len(),
+            expected,
+            "usage records: {}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = self.usage(expected).await;
+        assert_eq!(
+            again.len(),
+            expected,
+            "a late extra usage record: {}",
+            serde_json::to_string_pretty(&again).unwrap_or_default()
+        );
+        again
+    }
+
+    /// Subscribes to `GET /api/events?since=0`; the tap collects every
+    /// envelope the gateway still remembers, then every new one.
+    pub async fn events(&self) -> EventTap {
+        let response = self
+            .get("/api/events?since=0")
+            .send()
+            .await
+            .expect("GET /api/events");
+        assert_eq!(response.status(), 200, "GET /api/events");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let task = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut body = response.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    for (_, data) in parse_sse(&block) {
+                        if let Ok(mut seen) = sink.lock() {
+                            seen.push(data);
+                        }
+                    }
+                }
+            }
+        });
+        EventTap { seen, task }
+    }
+}
+
+/// The envelopes `GET /api/events` has sent so far (`{"id","ts","type",...}`).
+pub struct EventTap {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EventTap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EventTap {
+    /// Every envelope received, oldest first.
+    pub fn seen(&self) -> Vec<Value> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The first envelope of `kind` that matches `matches`, waiting up to
+    /// 5 s for it; `None` when none came.
+    pub async fn wait_for(&self, kind: &str, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .seen()
+                .into_iter()
+                .find(|e| e["type"] == kind && matches(e));
+            if found.is_some() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The events of an SSE text as (event name, data as JSON): the name is
+/// `message` when the event has none; `data:` lines that are not JSON
+/// (`[DONE]`) are left out.
+pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = "message".to_string();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = n.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            serde_json::from_str(&data).ok().map(|v| (name, v))
+        })
+        .collect()
+}
+
+/// What a usage row should cost: the catalog price of its provider and
+/// upstream model applied to the row's own tokens (one call's worth).
+pub fn catalog_cost(row: &Value) -> f64 {
+    let catalog = omniroute::providers::Catalog::builtin().expect("catalog");
+    let provider = row["provider"].as_str().unwrap_or_default();
+    let model = row["upstream_model"].as_str().unwrap_or_default();
+    let tokens = |field: &str| row[field].as_u64().unwrap_or(0);
+    catalog
+        .get(provider)
+        .and_then(|p| p.model(model))
+        .map_or(0.0, |m| {
+            m.cost(
+                tokens("input_tokens"),
+                tokens("cached_tokens"),
+                tokens("output_tokens"),
+            )
+        })
+}
+
+/// A usage row's hops as (provider, connection id, upstream status); each
+/// hop must say why it failed.
+pub fn hops_of(row: &Value) -> Vec<(String, Option<i64>, Option<u64>)> {
+    row["hops"]
+        .as_array()
+        .unwrap_or_else(|| panic!("hops missing: {row}"))
+        .iter()
+        .map(|h| {
+            assert!(
+                h["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "every hop says why: {h}"
+            );
+            (
+                h["provider"].as_str().unwrap_or_default().to_string(),
+                h["connection_id"].as_i64(),
+                h["status"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+/// Checks that every row is billed once: at the catalog price of the model
+/// that answered, for that one call's tokens (an OpenAI-format answer
+/// carries the mock's prompt tokens once, not once per attempt).
+pub fn assert_billed_once(rows: &[Value]) {
+    for row in rows {
+        let cost = row["cost"].as_f64().unwrap_or(f64::NAN);
+        let expected = catalog_cost(row);
+        assert!(
+            (cost - expected).abs() < 1e-12,
+            "cost {cost} != {expected}: {row}"
+        );
+        let openai_format = matches!(
+            row["provider"].as_str(),
+            Some("openai" | "glm" | "nvidia" | "mock")
+        );
+        if row["status"] == 200 && openai_format {
+            assert_eq!(row["input_tokens"], mock::PROMPT_TOKENS, "{row}");
+        }
+    }
+}

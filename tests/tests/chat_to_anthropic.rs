@@ -106,6 +106,20 @@ async fn a_streamed_completion_is_answered_by_claude_in_openai_chunks() {
 #[tokio::test]
 async fn claude_errors_come_back_as_openai_errors() {
     let (_mock, gw) = setup().await;
+    // The broken stream first: the 429 below cools the only connection down.
+    let text = gw
+        .post("/v1/chat/completions")
+        .json(&chat("anthropic/break-stream", true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let event: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(event["error"]["code"], "stream_interrupted", "{text}");
+
     let response = gw
         .post("/v1/chat/completions")
         .json(&chat("anthropic/error-429", false))
@@ -121,17 +135,4 @@ async fn claude_errors_come_back_as_openai_errors() {
             .contains("rate limit"),
         "{body}"
     );
-
-    let text = gw
-        .post("/v1/chat/completions")
-        .json(&chat("anthropic/break-stream", true))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let last = text.trim_end().rsplit("\n\n").next().unwrap();
-    let event: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
-    assert_eq!(event["error"]["code"], "stream_interrupted", "{text}");
 }

@@ -1,5 +1,6 @@
 //! The Gemini endpoints (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent`, `:countTokens`, and the model list): passed through to Gemini upstreams, translated through the IR for the others.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
@@ -8,14 +9,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
-use super::serve::{Inbound, note_route, relay_same_format, relay_translated};
+use super::serve::{Incoming, Shape, serve};
 use super::v1::{Reply, conclude, pending_record, route_for, usable_models};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::usage::PendingRecord;
 use crate::providers::WireFormat;
 use crate::snapshot::{KeyGrant, Snapshot};
-use crate::translate::gemini;
 
 /// What the path asks of a model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,7 +96,7 @@ pub async fn call_model(
 #[allow(clippy::too_many_arguments)]
 async fn generate(
     app: &App,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     grant: Option<&KeyGrant>,
     model: &str,
     stream: bool,
@@ -104,20 +104,15 @@ async fn generate(
     pending: &mut PendingRecord,
     started: Instant,
 ) -> Result<Reply, ApiError> {
-    let route = route_for(snapshot, grant, model)?;
-    note_route(pending.record_mut(), &route, model, stream);
-    if route.provider.format == WireFormat::Gemini {
-        // The model is in the URL, so the body goes on untouched.
-        return relay_same_format(app, snapshot, &route, body, stream, pending, started).await;
-    }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
-    drop(body);
-    let mut request = gemini::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
-    drop(value);
-    request.model = model.to_string();
-    request.stream = stream;
-    let inbound = Inbound::of(WireFormat::Gemini);
-    relay_translated(app, snapshot, &route, inbound, request, pending, started).await
+    let incoming = Incoming {
+        format: WireFormat::Gemini,
+        model: model.to_string(),
+        stream,
+        include_usage: false,
+        body: &body,
+        shape: Shape::ModelInPath,
+    };
+    serve(app, snapshot, grant, incoming, pending, started).await
 }
 
 /// `:countTokens`: an estimate of about four bytes of JSON per token, the

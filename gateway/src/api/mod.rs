@@ -4,7 +4,9 @@ pub mod auth;
 pub(crate) mod gemini;
 pub mod manage;
 pub mod messages;
+pub mod metrics;
 pub mod relay;
+pub mod replay;
 pub mod request;
 mod responses;
 mod serve;
@@ -25,6 +27,8 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::observe::UsageSink;
+use crate::observe::events::EventBus;
+use crate::observe::metrics::Metrics;
 use crate::providers::Catalog;
 use crate::providers::upstream::UpstreamClient;
 use crate::routing::state::RoutingState;
@@ -41,6 +45,12 @@ pub struct AppState {
     pub upstream: UpstreamClient,
     /// Breakers, cooldowns, load, quotas and spend, shared by all requests.
     pub routing: Arc<RoutingState>,
+    /// Events a person should know about (notifications, `/api/events`).
+    pub events: EventBus,
+    /// Per-provider traffic metrics (`/api/health`, `/metrics`).
+    pub metrics: Arc<Metrics>,
+    /// Idempotency keys, answers shared in flight and the response cache.
+    pub replay: replay::Replay,
     pub started_at: Instant,
     /// Where the server listens; settings that would make a public address unsafe are refused.
     pub listen: std::net::SocketAddr,
@@ -59,8 +69,14 @@ impl AppState {
         upstream: UpstreamClient,
         listen: std::net::SocketAddr,
     ) -> AppState {
-        let routing = Arc::new(RoutingState::new());
-        usage.set_observers(vec![routing.clone()]);
+        let events = EventBus::new();
+        let routing = Arc::new(RoutingState::new(events.clone()));
+        routing.sync(&snapshot);
+        upstream.set_connect_timeout(std::time::Duration::from_secs(
+            snapshot.settings.connect_timeout_secs,
+        ));
+        let metrics = Arc::new(Metrics::new());
+        usage.set_observers(vec![routing.clone(), metrics.clone()]);
         AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             store,
@@ -68,6 +84,9 @@ impl AppState {
             usage,
             upstream,
             routing,
+            events,
+            metrics,
+            replay: replay::Replay::new(),
             started_at: Instant::now(),
             listen,
             reload_lock: tokio::sync::Mutex::new(()),
@@ -82,6 +101,11 @@ impl AppState {
             .store
             .call(move |conn, secrets| Snapshot::build(&catalog, conn, secrets))
             .await?;
+        self.routing.sync(&snapshot);
+        self.upstream
+            .set_connect_timeout(std::time::Duration::from_secs(
+                snapshot.settings.connect_timeout_secs,
+            ));
         self.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
@@ -103,35 +127,39 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 /// Every route of the gateway.
 pub fn router(app: App) -> Router {
-    let chat = post(v1::chat_completions);
+    // Idempotency, in-flight sharing and the response cache sit in front of
+    // the POSTs that produce an answer, and of nothing else.
+    let share = axum::middleware::from_fn_with_state(app.clone(), replay::middleware);
+    let chat = post(v1::chat_completions).layer(share.clone());
+    let message = post(messages::messages).layer(share.clone());
+    let respond = post(responses::responses).layer(share.clone());
+    let generate = post(gemini::call_model).layer(share);
     let models = get(v1::list_models);
     Router::new()
         .route("/", get(root).head(root))
         .route("/v1/chat/completions", chat.clone())
         .route("/chat/completions", chat.clone())
         .route("/v1/v1/chat/completions", chat)
-        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages", message.clone())
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
-        .route("/v1/v1/messages", post(messages::messages))
+        .route("/v1/v1/messages", message)
         .route("/v1/models", models.clone())
         .route("/models", models.clone())
         .route("/v1/v1/models", models)
-        .route("/v1/responses", post(responses::responses))
-        .route("/responses", post(responses::responses))
-        .route("/v1/v1/responses", post(responses::responses))
+        .route("/v1/responses", respond.clone())
+        .route("/responses", respond.clone())
+        .route("/v1/v1/responses", respond)
         .route("/v1beta/models", get(gemini::list_models))
         .route(
             "/v1beta/models/{*target}",
-            get(gemini::get_model).post(gemini::call_model),
+            generate.clone().get(gemini::get_model),
         )
         // The google-genai SDK's default path: a POST here is a Gemini call,
         // a GET an OpenAI model lookup.
-        .route(
-            "/v1/models/{*id}",
-            get(v1::get_model).post(gemini::call_model),
-        )
+        .route("/v1/models/{*id}", generate.get(v1::get_model))
         .route("/v1/v1/models/{*id}", get(v1::get_model))
         .route("/models/{*id}", get(v1::get_model))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api", manage::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

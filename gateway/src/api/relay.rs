@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use futures_util::stream::BoxStream;
 use serde_json::Value;
 
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
 use crate::providers::{ProviderDef, WireFormat};
+use crate::routing::fallback::UpstreamBody;
 use crate::translate::codec::StreamEncoder;
 use crate::translate::ir::StreamEvent;
 use crate::translate::{anthropic, gemini, responses, sanitize};
@@ -20,7 +20,7 @@ use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
 /// The caller-facing body of a streamed completion.
 pub struct SseRelay {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: UpstreamBody,
     splitter: SseSplitter,
     /// The caller asked for `stream_options.include_usage`; when it did not,
     /// the usage-only chunk we asked the upstream for is not forwarded.
@@ -36,7 +36,7 @@ pub struct SseRelay {
 
 impl SseRelay {
     pub fn new(
-        upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+        upstream: UpstreamBody,
         caller_wants_usage: bool,
         pending: PendingRecord,
         provider: Arc<ProviderDef>,
@@ -209,7 +209,7 @@ impl Stream for SseRelay {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let message = format!("the upstream stream broke: {e}");
+                    let message = e.to_string();
                     this.finish(502, Some(message.clone()));
                     return Poll::Ready(Some(Ok(error_event_for(this.format, &message))));
                 }

@@ -1,46 +1,49 @@
-//! The two ways a data-plane request reaches its upstream: in the caller's own format (bytes forwarded), or translated through the IR and back.
+//! Serving one data-plane request: plan the candidates, let the fallback loop find one that answers, and relay its answer in the caller's format (bytes forwarded when the formats match, translated through the IR when not).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use super::relay::SseRelay;
-use super::request::RawObject;
+use super::request::{ChatRequest, RawObject};
 use super::translating_relay::TranslatingRelay;
-use super::v1::{
-    Reply, conclude, pending_record, read_upstream, route_for, send_upstream, sse_reply,
-    upstream_failure,
-};
+use super::v1::{Reply, clean_completion, conclude, pending_record, sse_reply};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
-use crate::observe::UsageRecord;
 use crate::observe::usage::PendingRecord;
 use crate::providers::{Quirk, WireFormat};
-use crate::routing::resolve::Route;
+use crate::routing::fallback::{self, Answer, AnswerBody, Attempts, Outcome, Refusal};
+use crate::routing::plan::{Candidate, Plan, PlanError, plan};
+use crate::routing::resolve::ResolveError;
 use crate::snapshot::{KeyGrant, Snapshot};
 use crate::translate::codec::{self, StreamEncoder};
-use crate::translate::ir;
 use crate::translate::normalize::{fit_request, split_think};
+use crate::translate::{ir, shaping};
 
-/// What the caller speaks.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Inbound {
+/// A data-plane request, read and checked, in the caller's format.
+pub(super) struct Incoming<'a> {
     pub format: WireFormat,
+    pub model: String,
+    pub stream: bool,
     /// An OpenAI Chat caller asked for the usage chunk (`stream_options`).
     pub include_usage: bool,
+    /// The caller's body as it arrived.
+    pub body: &'a Bytes,
+    pub shape: Shape<'a>,
 }
 
-impl Inbound {
-    pub fn of(format: WireFormat) -> Inbound {
-        Inbound {
-            format,
-            include_usage: false,
-        }
-    }
+/// Where the model is named, which says how a same-format body is made.
+pub(super) enum Shape<'a> {
+    /// OpenAI Chat: `model` rewritten, usage asked for, role quirks applied.
+    Chat(ChatRequest<'a>),
+    /// Anthropic Messages and Responses: only `model` rewritten.
+    ModelInBody(RawObject<'a>),
+    /// Gemini: the model is in the URL; the body goes on untouched.
+    ModelInPath,
 }
 
 /// An endpoint whose body names the model and whether to stream (Anthropic
@@ -59,176 +62,316 @@ pub(super) async fn serve_model_in_body(
     };
     let started = Instant::now();
     let mut pending = pending_record(&app, grant.as_deref(), inbound, started);
-    let result = relay_model_in_body(
-        inbound,
-        &app,
-        &snapshot,
-        grant.as_deref(),
-        body,
-        &mut pending,
-        started,
-    )
+    let result = async {
+        let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+        let raw = RawObject::parse(&body)?;
+        let model = raw
+            .get("model")
+            .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| ApiError::bad_request("`model` is required").with_param("model"))?;
+        let stream = raw.get("stream").is_some_and(|v| v.get().trim() == "true");
+        let incoming = Incoming {
+            format: inbound,
+            model,
+            stream,
+            include_usage: false,
+            body: &body,
+            shape: Shape::ModelInBody(raw),
+        };
+        serve(
+            &app,
+            &snapshot,
+            grant.as_deref(),
+            incoming,
+            &mut pending,
+            started,
+        )
+        .await
+    }
     .await;
     conclude(result, pending, started, inbound).await
 }
 
-async fn relay_model_in_body(
-    inbound: WireFormat,
+/// Plans the request's candidates, runs the fallback loop within the
+/// request deadline, and relays the answer.
+pub(super) async fn serve(
     app: &App,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     grant: Option<&KeyGrant>,
-    body: Body,
+    incoming: Incoming<'_>,
     pending: &mut PendingRecord,
     started: Instant,
 ) -> Result<Reply, ApiError> {
-    let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
-    let raw = RawObject::parse(&body)?;
-    let model = raw
-        .get("model")
-        .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::bad_request("`model` is required").with_param("model"))?;
-    let stream = raw.get("stream").is_some_and(|v| v.get().trim() == "true");
-    let route = route_for(snapshot, grant, &model)?;
-    note_route(pending.record_mut(), &route, &model, stream);
-    if route.provider.format == inbound {
-        // Forwarded as it is, with only `model` rewritten, so everything
-        // else (Anthropic `cache_control` and thinking signatures, Responses
-        // encrypted reasoning, beta fields) reaches the upstream untouched.
-        let upstream_body = Bytes::from(raw.with_model(&route.upstream_model));
-        drop(raw);
-        drop(body);
-        return relay_same_format(
-            app,
-            snapshot,
-            &route,
-            upstream_body,
-            stream,
-            pending,
-            started,
+    let record = pending.record_mut();
+    record.requested_model = incoming.model.clone();
+    record.stream = incoming.stream;
+    let plan = plan(snapshot, &incoming.model, grant).map_err(plan_error)?;
+
+    let settings = &snapshot.settings;
+    let deadline_secs = settings.request_deadline_secs;
+    let deadline = tokio::time::Instant::from_std(started) + Duration::from_secs(deadline_secs);
+    let ctx = Attempts {
+        upstream: &app.upstream,
+        routing: &app.routing,
+        snapshot,
+        deadline,
+    };
+    // Decoded once, on the first candidate of another format.
+    let mut decoded: Option<ir::Request> = None;
+    let mut prepare =
+        |candidate: &Candidate| prepare_body(&incoming, candidate, &mut decoded, snapshot);
+    let outcome = tokio::time::timeout_at(
+        deadline,
+        fallback::run(
+            &ctx,
+            &plan,
+            incoming.stream,
+            &mut prepare,
+            pending.record_mut(),
+        ),
+    )
+    .await;
+    match outcome {
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error",
+            format!("No provider answered within the request deadline of {deadline_secs} s."),
         )
-        .await;
+        .with_code("deadline_exceeded")),
+        Ok(Outcome::Failed(e)) => Err(e),
+        Ok(Outcome::Refused(refusal)) => Ok(refused(&incoming, &plan, refusal, pending, started)),
+        Ok(Outcome::Answered(answer)) => answered(app, &incoming, &plan, answer, pending, started),
     }
-    drop(raw);
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
-    drop(body);
-    let request = codec::decode_request(inbound, &value).map_err(|e| ApiError::bad_request(e.0))?;
-    drop(value);
-    let inbound = Inbound::of(inbound);
-    relay_translated(app, snapshot, &route, inbound, request, pending, started).await
 }
 
-/// Fills the record's routing fields.
-pub(super) fn note_route(record: &mut UsageRecord, route: &Route, requested: &str, stream: bool) {
-    record.requested_model = requested.to_string();
-    record.stream = stream;
-    record.provider = Some(route.provider.id.clone());
-    record.upstream_model = Some(route.upstream_model.clone());
-    record.connection_id = route.accounts.first().map(|a| a.id);
+/// The error of a request whose model cannot be planned.
+pub(super) fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::Resolve(ResolveError::UnknownModel(m)) => ApiError::model_not_found(&m),
+        PlanError::Resolve(ResolveError::NoAccount(p)) => ApiError::no_connection(format!(
+            "No usable connection for provider `{p}`: add one with an API key (dashboard, /api/connections or the config file)."
+        )),
+        PlanError::NotAllowed(model) => ApiError::forbidden(format!(
+            "This API key may not use the model `{model}`."
+        ))
+        .with_code("model_not_allowed"),
+        PlanError::ComboDisabled(name) => ApiError::bad_request(format!(
+            "The combo `{name}` is disabled; enable it in the dashboard or with PATCH /api/combos/{name}."
+        ))
+        .with_code("combo_disabled")
+        .with_param("model"),
+        e @ PlanError::NothingUsable { .. } => {
+            ApiError::no_connection(format!("{e}.")).with_code("no_usable_candidate")
+        }
+    }
 }
 
-/// Sends a body already in the upstream's format and relays the answer as
-/// it comes: a stream byte for byte (usage read on the side), a whole body
-/// untouched.
-pub(super) async fn relay_same_format(
-    app: &App,
+/// The body for one candidate, in its provider's format.
+fn prepare_body(
+    incoming: &Incoming<'_>,
+    candidate: &Candidate,
+    decoded: &mut Option<ir::Request>,
     snapshot: &Snapshot,
-    route: &Route,
-    upstream_body: Bytes,
-    stream: bool,
-    pending: &mut PendingRecord,
-    started: Instant,
-) -> Result<Reply, ApiError> {
-    let format = route.provider.format;
-    let response = send_upstream(app, snapshot, route, upstream_body, stream).await?;
-    if !response.status().is_success() {
-        return Err(upstream_failure(response).await);
+) -> Result<Bytes, ApiError> {
+    let provider = &candidate.provider;
+    let settings = &snapshot.settings;
+    let shape = shaping::needs_shaping(settings);
+    if provider.format == incoming.format {
+        let body = match &incoming.shape {
+            Shape::Chat(request) => {
+                let ask_usage = request.stream && !provider.has_quirk(Quirk::NoStreamOptions);
+                let mut renames: Vec<(&str, &str)> = Vec::new();
+                if provider.has_quirk(Quirk::DeveloperAsSystem) {
+                    renames.push(("developer", "system"));
+                }
+                if provider.has_quirk(Quirk::SystemAsUser) {
+                    renames.push(("system", "user"));
+                    renames.push(("developer", "user"));
+                }
+                Bytes::from(request.upstream_body(&candidate.upstream_model, ask_usage, &renames))
+            }
+            Shape::ModelInBody(raw) => Bytes::from(raw.with_model(&candidate.upstream_model)),
+            Shape::ModelInPath => incoming.body.clone(),
+        };
+        if !shape {
+            return Ok(body);
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
+        apply_shaping(&mut value, candidate, incoming.body.len(), snapshot);
+        return Ok(Bytes::from(value.to_string()));
     }
-    if stream {
-        let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
-        let relay = SseRelay::new(
-            response.bytes_stream().boxed(),
-            true,
-            pending,
-            route.provider.clone(),
-            format,
-        );
-        return Ok(Reply::Streaming(sse_reply(Body::from_stream(relay))));
-    }
-    let body = read_upstream(response).await?;
-    pending.complete(
-        codec::usage_of_body(format, &body),
-        &route.provider,
-        200,
-        None,
-    );
-    let mut reply = Response::new(Body::from(body));
-    reply.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(Reply::Complete(reply))
-}
 
-/// Serves an IR request decoded from the caller's format by an upstream of
-/// another format, and answers in the caller's format.
-pub(super) async fn relay_translated(
-    app: &App,
-    snapshot: &Snapshot,
-    route: &Route,
-    inbound: Inbound,
-    mut request: ir::Request,
-    pending: &mut PendingRecord,
-    started: Instant,
-) -> Result<Reply, ApiError> {
-    let upstream = route.provider.format;
-    request.model = route.upstream_model.clone();
-    let model = route.provider.model(&route.upstream_model);
-    fit_request(&mut request, inbound.format, &route.provider, model);
-    let mut body = codec::encode_request(upstream, &request);
+    let mut request = match decoded {
+        Some(request) => request.clone(),
+        None => {
+            let value: serde_json::Value =
+                serde_json::from_slice(incoming.body).map_err(ApiError::invalid_json)?;
+            let mut request = codec::decode_request(incoming.format, &value)
+                .map_err(|e| ApiError::bad_request(e.0))?;
+            if incoming.format == WireFormat::Gemini {
+                // Gemini names the model and the method in the URL.
+                request.model = incoming.model.clone();
+                request.stream = incoming.stream;
+            }
+            decoded.insert(request).clone()
+        }
+    };
+    request.model = candidate.upstream_model.clone();
+    let model = provider.model(&candidate.upstream_model);
+    fit_request(&mut request, incoming.format, provider, model);
+    let mut body = codec::encode_request(provider.format, &request);
     if let Some(fields) = body.as_object_mut() {
-        if route.provider.has_quirk(Quirk::NoStreamOptions) {
+        if provider.has_quirk(Quirk::NoStreamOptions) {
             fields.remove("stream_options");
         }
-        if route.provider.has_quirk(Quirk::MaxCompletionTokens)
+        if provider.has_quirk(Quirk::MaxCompletionTokens)
             && let Some(n) = fields.remove("max_tokens")
         {
             fields.insert("max_completion_tokens".into(), n);
         }
     }
-    let body = Bytes::from(body.to_string());
-    let response = send_upstream(app, snapshot, route, body, request.stream).await?;
-    if !response.status().is_success() {
-        return Err(upstream_failure(response).await);
+    if shape {
+        apply_shaping(&mut body, candidate, incoming.body.len(), snapshot);
     }
-    if request.stream {
-        let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
-        let relay = TranslatingRelay::new(
-            response.bytes_stream().boxed(),
-            StreamEncoder::new(inbound.format, inbound.include_usage),
-            pending,
-            route.provider.clone(),
+    Ok(Bytes::from(body.to_string()))
+}
+
+/// The gateway-wide system prompt and thinking mode.
+fn apply_shaping(
+    body: &mut serde_json::Value,
+    candidate: &Candidate,
+    request_bytes: usize,
+    snapshot: &Snapshot,
+) {
+    let settings = &snapshot.settings;
+    let format = candidate.provider.format;
+    if !settings.system_prompt.is_empty() {
+        shaping::inject_system_prompt(format, body, &settings.system_prompt);
+    }
+    shaping::apply_thinking(
+        format,
+        body,
+        settings.thinking_mode,
+        settings.thinking_budget_tokens,
+        request_bytes,
+        candidate.provider.model(&candidate.upstream_model),
+    );
+}
+
+/// A client error that goes back unchanged: the upstream's own body when it
+/// speaks the caller's format, else its message in the caller's format.
+fn refused(
+    incoming: &Incoming<'_>,
+    plan: &Plan,
+    refusal: Refusal,
+    pending: &mut PendingRecord,
+    started: Instant,
+) -> Reply {
+    let candidate = &plan.candidates[refusal.candidate];
+    let record = pending.record_mut();
+    record.status = refusal.status.as_u16();
+    record.error = Some(refusal.message.clone());
+    record.latency_ms = started.elapsed().as_millis() as u64;
+    let own_format = candidate.provider.format == incoming.format
+        && serde_json::from_slice::<serde_json::Value>(&refusal.body)
+            .ok()
+            .is_some_and(|v| v.get("error").is_some());
+    if own_format {
+        let mut reply = Response::new(Body::from(refusal.body));
+        *reply.status_mut() = refusal.status;
+        reply.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         );
-        return Ok(Reply::Streaming(sse_reply(Body::from_stream(relay))));
+        return Reply::Complete(reply);
     }
-    let body = read_upstream(response).await?;
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::upstream_unreachable(format!("The upstream sent a body that is not JSON: {e}"))
-    })?;
-    drop(body);
-    let mut answer = codec::decode_response(upstream, &value)
-        .map_err(|e| ApiError::upstream_unreachable(e.0))?;
-    if upstream == WireFormat::Openai {
-        split_think(&mut answer.parts);
-    }
-    // Signatures verify only with the family that made them.
-    for part in &mut answer.parts {
-        if let ir::Part::Reasoning { signature, .. } = part {
-            *signature = None;
+    let kind = match refusal.status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        _ => "invalid_request_error",
+    };
+    Reply::Complete(
+        ApiError::new(refusal.status, kind, refusal.message).into_format_response(incoming.format),
+    )
+}
+
+/// Relays the answer of the candidate that served the request.
+fn answered(
+    app: &App,
+    incoming: &Incoming<'_>,
+    plan: &Plan,
+    answer: Answer,
+    pending: &mut PendingRecord,
+    started: Instant,
+) -> Result<Reply, ApiError> {
+    let candidate = &plan.candidates[answer.candidate];
+    let provider = &candidate.provider;
+    let same_format = provider.format == incoming.format;
+    match answer.body {
+        AnswerBody::Stream(upstream) => {
+            let pending = PendingRecord::new(app.usage.clone(), pending.take(), started);
+            let body = if same_format {
+                let caller_wants_usage =
+                    incoming.format != WireFormat::Openai || incoming.include_usage;
+                Body::from_stream(SseRelay::new(
+                    upstream,
+                    caller_wants_usage,
+                    pending,
+                    provider.clone(),
+                    provider.format,
+                ))
+            } else {
+                Body::from_stream(TranslatingRelay::new(
+                    upstream,
+                    StreamEncoder::new(incoming.format, incoming.include_usage),
+                    pending,
+                    provider.clone(),
+                ))
+            };
+            Ok(Reply::Streaming(sse_reply(body)))
+        }
+        AnswerBody::Whole { status, body } if same_format => {
+            let (body, usage) = if provider.format == WireFormat::Openai {
+                clean_completion(body)
+            } else {
+                let usage = codec::usage_of_body(provider.format, &body);
+                (body, usage)
+            };
+            pending.complete(usage, provider, status, None);
+            let mut reply = Response::new(Body::from(body));
+            *reply.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            reply.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(Reply::Complete(reply))
+        }
+        AnswerBody::Whole { body, .. } => {
+            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::upstream_unreachable(format!(
+                    "The upstream sent a body that is not JSON: {e}"
+                ))
+            })?;
+            drop(body);
+            let mut answer = codec::decode_response(provider.format, &value)
+                .map_err(|e| ApiError::upstream_unreachable(e.0))?;
+            if provider.format == WireFormat::Openai {
+                split_think(&mut answer.parts);
+            }
+            // Signatures verify only with the family that made them.
+            for part in &mut answer.parts {
+                if let ir::Part::Reasoning { signature, .. } = part {
+                    *signature = None;
+                }
+            }
+            pending.complete(Some(answer.usage), provider, 200, None);
+            Ok(Reply::Complete(
+                axum::Json(codec::encode_response(incoming.format, &answer)).into_response(),
+            ))
         }
     }
-    pending.complete(Some(answer.usage), &route.provider, 200, None);
-    Ok(Reply::Complete(
-        axum::Json(codec::encode_response(inbound.format, &answer)).into_response(),
-    ))
 }

@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use futures_util::stream::BoxStream;
 
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
 use crate::providers::{ProviderDef, WireFormat};
+use crate::routing::fallback::UpstreamBody;
 use crate::translate::codec::{StreamDecoder, StreamEncoder};
 use crate::translate::ir::{StreamEvent, Usage};
 use crate::translate::normalize::ThinkExtractor;
@@ -18,7 +18,7 @@ use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
 /// Upstream events in through the decoder, caller events out through the encoder.
 pub struct TranslatingRelay {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: UpstreamBody,
     splitter: SseSplitter,
     decoder: StreamDecoder,
     /// Set for OpenAI-compatible upstreams, whose reasoning models may
@@ -37,7 +37,7 @@ impl TranslatingRelay {
     /// Relays `upstream`, in the provider's format, to a caller that
     /// speaks `encoder`'s format.
     pub fn new(
-        upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+        upstream: UpstreamBody,
         encoder: StreamEncoder,
         pending: PendingRecord,
         provider: Arc<ProviderDef>,
@@ -136,9 +136,7 @@ impl Stream for TranslatingRelay {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Some(Ok(
-                        this.fail(format!("the upstream stream broke: {e}"))
-                    )));
+                    return Poll::Ready(Some(Ok(this.fail(e.to_string()))));
                 }
                 Poll::Ready(None) => {
                     // The upstream ended, with or without its terminal event:

@@ -6,8 +6,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
-use crate::providers::{AuthKind, Catalog, ModelDef, ProviderDef, WireFormat, catalog::valid_name};
+use crate::config::settings::check_proxy_url;
+use crate::providers::{
+    AuthKind, Catalog, ModelDef, ProviderDef, Tier, WireFormat, catalog::valid_name,
+};
 use crate::routing::Strategy;
+use crate::routing::quota::QuotaLimit;
+use crate::store::combos::{ComboField, ComboRow};
 use crate::store::{self, Store, StoreError, connections::ConnectionInput};
 
 /// A config file problem, with the line it is on when known.
@@ -62,6 +67,12 @@ pub struct ConnectionEntry {
     pub priority: i64,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Overrides the provider's fallback tier.
+    pub tier: Option<Tier>,
+    /// Outbound proxy for this account.
+    pub proxy: Option<Spanned<String>>,
+    /// Quota windows, e.g. `[{window = "5h", requests = 200}]`.
+    pub quota: Option<Spanned<Vec<QuotaLimit>>>,
 }
 
 fn default_priority() -> i64 {
@@ -77,9 +88,46 @@ fn default_true() -> bool {
 pub struct ComboEntry {
     pub name: Spanned<String>,
     pub strategy: Strategy,
-    pub models: Vec<Spanned<String>>,
+    pub models: Spanned<Vec<Spanned<String>>>,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Round-robin batch size (requests in a row to one entry); 1 when absent.
+    pub sticky: Option<Spanned<u32>>,
+}
+
+impl ComboEntry {
+    fn row(&self) -> ComboRow {
+        ComboRow {
+            name: self.name.get_ref().clone(),
+            strategy: self.strategy,
+            models: self
+                .models
+                .get_ref()
+                .iter()
+                .map(|m| m.get_ref().clone())
+                .collect(),
+            enabled: self.enabled,
+            sticky: self.sticky.as_ref().map_or(1, |s| *s.get_ref()),
+            source: "config".into(),
+        }
+    }
+
+    /// Where a problem with one of this combo's fields is in the file.
+    fn span(&self, field: ComboField) -> std::ops::Range<usize> {
+        match field {
+            ComboField::Name => self.name.span(),
+            ComboField::Models => self.models.span(),
+            ComboField::Entry(i) => self
+                .models
+                .get_ref()
+                .get(i)
+                .map_or_else(|| self.models.span(), |m| m.span()),
+            ComboField::Sticky => self
+                .sticky
+                .as_ref()
+                .map_or_else(|| self.name.span(), |s| s.span()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +279,25 @@ impl FileConfig {
                     return self.invalid(url.span(), "base_url must be an http:// or https:// URL");
                 }
             }
+            if let Some(proxy) = &c.proxy {
+                if let Err(message) = check_proxy_url(proxy.get_ref()) {
+                    return self.invalid(proxy.span(), format!("proxy: {message}"));
+                }
+            }
+            if let Some(quota) = &c.quota {
+                if let Err(message) = store::connections::check_quota(quota.get_ref()) {
+                    return self.invalid(quota.span(), message);
+                }
+            }
+        }
+        for (i, combo) in self.combos.iter().enumerate() {
+            let name = combo.name.get_ref();
+            if self.combos[..i].iter().any(|c| c.name.get_ref() == name) {
+                return self.invalid(
+                    combo.name.span(),
+                    format!("combo `{name}` is defined twice"),
+                );
+            }
         }
         for k in &self.api_keys {
             match (&k.key, &k.key_env) {
@@ -325,29 +392,28 @@ impl FileConfig {
                 );
             }
         }
-        let prefix_known = |prefix: &str| {
-            catalog_names.contains(&prefix)
+        let provider_known = |name: &str| {
+            catalog_names.contains(&name)
                 || self
                     .providers
                     .iter()
-                    .any(|p| p.prefix.get_ref() == prefix || p.id.get_ref() == prefix)
-                || user_providers
-                    .iter()
-                    .any(|p| p.prefix == prefix || p.id == prefix)
+                    .any(|p| p.prefix.get_ref() == name || p.id.get_ref() == name)
+                || user_providers.iter().any(|p| p.names().any(|n| n == name))
         };
-        for combo in &self.combos {
-            for model in &combo.models {
-                let is_combo = self
-                    .combos
-                    .iter()
-                    .any(|c| c.name.get_ref() == model.get_ref());
-                let prefix_ok = model
-                    .get_ref()
-                    .split_once('/')
-                    .is_some_and(|(p, m)| !m.is_empty() && prefix_known(p));
-                if !is_combo && !prefix_ok {
-                    return self.invalid(model.span(), format!("combo model `{}` must be `provider/model` with a known provider, or a combo name", model.get_ref()));
-                }
+        // The file's combos over the stored ones: each is checked against
+        // the combos as they will be once the whole file is applied.
+        let stored_combos = store
+            .with_conn(|conn| store::combos::list(conn))
+            .map_err(apply_err)?;
+        let file_combos: Vec<ComboRow> = self.combos.iter().map(ComboEntry::row).collect();
+        let all_combos: Vec<ComboRow> = stored_combos
+            .into_iter()
+            .filter(|c| !file_combos.iter().any(|f| f.name == c.name))
+            .chain(file_combos.iter().cloned())
+            .collect();
+        for (entry, row) in self.combos.iter().zip(&file_combos) {
+            if let Err(problem) = store::combos::validate(row, &all_combos, provider_known) {
+                return self.invalid(entry.span(problem.field), problem.message);
             }
         }
 
@@ -378,20 +444,18 @@ impl FileConfig {
                             .map(|v| v.get_ref().trim_end_matches('/').to_string()),
                         priority: c.priority,
                         enabled: c.enabled,
+                        tier: c.tier,
+                        proxy: c.proxy.as_ref().map(|p| p.get_ref().clone()),
+                        quota: c
+                            .quota
+                            .as_ref()
+                            .map(|q| q.get_ref().clone())
+                            .unwrap_or_default(),
                     };
                     store::connections::upsert_by_name(&tx, store.secrets(), &input, "config")?;
                 }
-                for c in &self.combos {
-                    store::combos::upsert(
-                        &tx,
-                        &store::combos::ComboRow {
-                            name: c.name.get_ref().clone(),
-                            strategy: c.strategy.as_str().to_string(),
-                            models: c.models.iter().map(|m| m.get_ref().clone()).collect(),
-                            enabled: c.enabled,
-                            source: "config".into(),
-                        },
-                    )?;
+                for row in &file_combos {
+                    store::combos::upsert(&tx, row)?;
                 }
                 for k in &self.api_keys {
                     let key = match (&k.key, &k.key_env) {
@@ -560,5 +624,149 @@ models = ["*"]
             bad.apply(&store, &catalog),
             Err(ConfigError::Invalid { line: 2, .. })
         ));
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("db"),
+            crate::store::SecretBox::from_key([4; 32]),
+        )
+        .unwrap();
+        (dir, store)
+    }
+
+    fn apply_error(text: &str, store: &Store) -> (usize, String) {
+        let catalog = Catalog::builtin().unwrap();
+        match parse(text).unwrap().apply(store, &catalog).unwrap_err() {
+            ConfigError::Invalid { line, message, .. } => (line, message),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn combos_carry_sticky_and_enabled_and_follow_the_api_rules() {
+        let (_dir, store) = temp_store();
+        let catalog = Catalog::builtin().unwrap();
+        let text = r#"
+[[combos]]
+name = "cheap"
+strategy = "round-robin"
+sticky = 3
+enabled = false
+models = ["groq/llama-3.3-70b", "openai/*"]
+[[combos]]
+name = "claude-*"
+strategy = "fill-first"
+models = ["anthropic/*", "cheap"]
+"#;
+        parse(text).unwrap().apply(&store, &catalog).unwrap();
+        let combos = store.with_conn(|conn| store::combos::list(conn)).unwrap();
+        let cheap = combos.iter().find(|c| c.name == "cheap").unwrap();
+        assert_eq!(
+            (cheap.strategy, cheap.sticky, cheap.enabled),
+            (Strategy::RoundRobin, 3, false)
+        );
+        let wild = combos.iter().find(|c| c.name == "claude-*").unwrap();
+        assert_eq!((wild.sticky, wild.enabled), (1, true));
+
+        // Each rule points at its line.
+        let (line, message) = apply_error(
+            "[[combos]]\nname = \"a\"\nstrategy = \"random\"\nmodels = [\"b\"]\n[[combos]]\nname = \"b\"\nstrategy = \"random\"\nmodels = [\n  \"a\"]\n",
+            &store,
+        );
+        assert_eq!(line, 4, "{message}");
+        assert!(message.contains("cycle: a -> b -> a"), "{message}");
+        let (line, message) = apply_error(
+            "[[combos]]\nname = \"x\"\nstrategy = \"random\"\nmodels = [\"openai/gpt-4.1\"]\nsticky = 0\n",
+            &store,
+        );
+        assert_eq!(line, 5, "{message}");
+        let (line, message) = apply_error(
+            "[[combos]]\nname = \"groq\"\nstrategy = \"random\"\nmodels = [\"openai/gpt-4.1\"]\n",
+            &store,
+        );
+        assert_eq!(line, 2, "{message}");
+        assert!(message.contains("provider"), "{message}");
+        let (line, message) = apply_error(
+            "[[combos]]\nname = \"x\"\nstrategy = \"random\"\n\nmodels = []\n",
+            &store,
+        );
+        assert_eq!(line, 5, "{message}");
+        // A stored combo (made through the API) may be nested from the file.
+        let (line, message) = apply_error(
+            "[[combos]]\nname = \"y\"\nstrategy = \"random\"\nmodels = [\"openai/gpt-4.1\", \"ghost\"]\n",
+            &store,
+        );
+        assert_eq!(line, 4, "{message}");
+        assert!(message.contains("neither a combo"), "{message}");
+        parse("[[combos]]\nname = \"y\"\nstrategy = \"random\"\nmodels = [\"cheap\"]\n")
+            .unwrap()
+            .apply(&store, &catalog)
+            .unwrap();
+
+        let (line, message) = error_line(
+            "[[combos]]\nname = \"d\"\nstrategy = \"random\"\nmodels = [\"openai/x\"]\n[[combos]]\nname = \"d\"\nstrategy = \"random\"\nmodels = [\"openai/y\"]\n",
+        );
+        assert_eq!(line, 6);
+        assert!(message.contains("defined twice"), "{message}");
+    }
+
+    #[test]
+    fn connections_carry_tier_proxy_and_quota() {
+        let (_dir, store) = temp_store();
+        let catalog = Catalog::builtin().unwrap();
+        let text = r#"
+[[connections]]
+provider = "openai"
+name = "work"
+api_key = "sk-1234567890"
+tier = "subscription"
+proxy = "socks5h://127.0.0.1:1080"
+quota = [{window = "5h", requests = 200}, {window = "daily", reset_hour = 7, tokens = 1000000}]
+"#;
+        parse(text).unwrap().apply(&store, &catalog).unwrap();
+        let row = store
+            .with_conn(|conn| store::connections::list(conn))
+            .unwrap()
+            .remove(0);
+        assert_eq!(row.tier, Some(Tier::Subscription));
+        assert_eq!(row.proxy.as_deref(), Some("socks5h://127.0.0.1:1080"));
+        assert_eq!(row.quota.len(), 2);
+        assert_eq!(
+            (row.quota[1].reset_hour, row.quota[1].tokens),
+            (7, Some(1_000_000))
+        );
+
+        // A state set at run time survives the next start with the same key.
+        store
+            .with_conn(|conn| {
+                store::connections::set_state(
+                    conn,
+                    row.id,
+                    Some(store::connections::AccountState::Revoked),
+                    None,
+                )
+            })
+            .unwrap();
+        parse(text).unwrap().apply(&store, &catalog).unwrap();
+        let again = store
+            .with_conn(|conn| store::connections::get(conn, row.id))
+            .unwrap();
+        assert_eq!(again.state, Some(store::connections::AccountState::Revoked));
+
+        let (line, message) = error_line(
+            "[[connections]]\nprovider = \"openai\"\nname = \"w\"\nproxy = \"ftp://x\"\n",
+        );
+        assert_eq!(line, 4);
+        assert!(message.contains("ftp"), "{message}");
+        let (line, message) = error_line(
+            "[[connections]]\nprovider = \"openai\"\nname = \"w\"\nquota = [{window = \"daily\"}]\n",
+        );
+        assert_eq!(line, 4);
+        assert!(message.contains("greater than 0"), "{message}");
+        let (line, message) =
+            error_line("[[connections]]\nprovider = \"openai\"\nname = \"w\"\ntier = \"gold\"\n");
+        assert_eq!(line, 4, "{message}");
     }
 }

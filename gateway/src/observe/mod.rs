@@ -1,5 +1,7 @@
 //! Observation of traffic: usage records and the sink that carries them to the store.
 
+pub mod events;
+pub mod metrics;
 pub mod usage;
 
 pub use usage::{UsageRecord, UsageSink};

@@ -1,8 +1,16 @@
 //! Routing: turning a requested model into the provider and connection that serve it.
 
+pub mod breaker;
+pub mod classify;
+pub mod cooldown;
+pub mod fallback;
+pub mod pacing;
+pub mod plan;
 pub mod quota;
 pub mod resolve;
+pub mod spend;
 pub mod state;
+pub mod strategy;
 
 use serde::{Deserialize, Serialize};
 

@@ -81,6 +81,9 @@ pub struct ConnectionInput {
     pub base_url: Option<String>,
     pub priority: i64,
     pub enabled: bool,
+    pub tier: Option<Tier>,
+    pub proxy: Option<String>,
+    pub quota: Vec<QuotaLimit>,
 }
 
 /// A partial update; `None` leaves a field as it is. `Some(None)` clears it.
@@ -92,6 +95,49 @@ pub struct ConnectionPatch {
     pub base_url: Option<Option<String>>,
     pub priority: Option<i64>,
     pub enabled: Option<bool>,
+    pub tier: Option<Option<Tier>>,
+    pub proxy: Option<Option<String>>,
+    pub quota: Option<Vec<QuotaLimit>>,
+    /// Clears a terminal [`AccountState`] (the user looked at it).
+    pub clear_state: bool,
+}
+
+/// Checks quota windows: a reset hour of the day, something to count, and
+/// each window once (one entry holds both its request and token limits).
+pub fn check_quota(limits: &[QuotaLimit]) -> Result<(), String> {
+    for (i, limit) in limits.iter().enumerate() {
+        let window = serde_json::to_value(limit.window)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if limit.reset_hour > 23 {
+            return Err(format!(
+                "quota `{window}`: reset_hour must be 0-23 (an hour of the day, UTC)"
+            ));
+        }
+        if limit.requests.unwrap_or(0) == 0 && limit.tokens.unwrap_or(0) == 0 {
+            return Err(format!(
+                "quota `{window}` needs requests and/or tokens greater than 0"
+            ));
+        }
+        if limits[..i].iter().any(|l| l.window == limit.window) {
+            return Err(format!(
+                "quota window `{window}` is listed twice; put its requests and tokens in one entry"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn tier_text(tier: Option<Tier>) -> Option<String> {
+    tier.and_then(|t| match serde_json::to_value(t) {
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    })
+}
+
+fn quota_json(quota: &[QuotaLimit]) -> StoreResult<String> {
+    serde_json::to_string(quota).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn row_to_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRow> {
@@ -183,8 +229,8 @@ pub fn insert(
 ) -> StoreResult<ConnectionRow> {
     let now = now_ms();
     conn.execute(
-        "INSERT INTO connections (provider, name, secret, api_key_env, base_url, priority, enabled, source, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        "INSERT INTO connections (provider, name, secret, api_key_env, base_url, priority, enabled, source, created_at, updated_at, tier, proxy, quota)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
         params![
             input.provider,
             input.name,
@@ -194,7 +240,10 @@ pub fn insert(
             input.priority,
             input.enabled,
             source,
-            now
+            now,
+            tier_text(input.tier),
+            input.proxy,
+            quota_json(&input.quota)?
         ],
     )
     .map_err(|e| conflict(e, &input.provider, &input.name))?;
@@ -202,7 +251,9 @@ pub fn insert(
 }
 
 /// Creates or replaces the connection with the same provider and name
-/// (how the config file is applied on every start).
+/// (how the config file is applied on every start). A terminal state set
+/// at run time stays, so the user sees it, unless the key changed: a new
+/// key deserves a new chance.
 pub fn upsert_by_name(
     conn: &Connection,
     secrets: &SecretBox,
@@ -216,25 +267,38 @@ pub fn upsert_by_name(
             |r| r.get(0),
         )
         .optional()?;
-    match existing {
-        None => insert(conn, secrets, input, source),
-        Some(id) => {
-            conn.execute(
-                "UPDATE connections SET secret=?2, api_key_env=?3, base_url=?4, priority=?5, enabled=?6, source=?7, updated_at=?8 WHERE id=?1",
-                params![
-                    id,
-                    seal(secrets, input.api_key.as_deref())?,
-                    input.api_key_env,
-                    input.base_url,
-                    input.priority,
-                    input.enabled,
-                    source,
-                    now_ms()
-                ],
-            )?;
-            get(conn, id)
-        }
+    let Some(id) = existing else {
+        return insert(conn, secrets, input, source);
+    };
+    let current = get(conn, id)?;
+    let old_key = match &current.secret {
+        // A key that no longer opens (another data key) counts as changed.
+        Some(sealed) => secrets.open_str(sealed).ok(),
+        None => None,
+    };
+    let new_key = input.api_key.clone().filter(|k| !k.is_empty());
+    let key_changed = old_key != new_key || current.api_key_env != input.api_key_env;
+    conn.execute(
+        "UPDATE connections SET secret=?2, api_key_env=?3, base_url=?4, priority=?5, enabled=?6, source=?7, updated_at=?8,
+           tier=?9, proxy=?10, quota=?11 WHERE id=?1",
+        params![
+            id,
+            seal(secrets, input.api_key.as_deref())?,
+            input.api_key_env,
+            input.base_url,
+            input.priority,
+            input.enabled,
+            source,
+            now_ms(),
+            tier_text(input.tier),
+            input.proxy,
+            quota_json(&input.quota)?
+        ],
+    )?;
+    if key_changed && current.state.is_some() {
+        set_state(conn, id, None, None)?;
     }
+    get(conn, id)
 }
 
 pub fn update(
@@ -264,8 +328,13 @@ pub fn update(
         ),
     };
     let base_url = patch.base_url.clone().unwrap_or(current.base_url.clone());
+    let quota = match &patch.quota {
+        Some(q) => q.as_slice(),
+        None => current.quota.as_slice(),
+    };
     conn.execute(
-        "UPDATE connections SET name=?2, secret=?3, api_key_env=?4, base_url=?5, priority=?6, enabled=?7, updated_at=?8 WHERE id=?1",
+        "UPDATE connections SET name=?2, secret=?3, api_key_env=?4, base_url=?5, priority=?6, enabled=?7, updated_at=?8,
+           tier=?9, proxy=?10, quota=?11 WHERE id=?1",
         params![
             id,
             name,
@@ -274,10 +343,19 @@ pub fn update(
             base_url,
             patch.priority.unwrap_or(current.priority),
             patch.enabled.unwrap_or(current.enabled),
-            now_ms()
+            now_ms(),
+            tier_text(patch.tier.unwrap_or(current.tier)),
+            patch.proxy.clone().unwrap_or(current.proxy.clone()),
+            quota_json(quota)?
         ],
     )
     .map_err(|e| conflict(e, &current.provider, &name))?;
+    // A new key (or key source) deserves a new chance.
+    let new_key =
+        matches!(patch.api_key, Some(Some(_))) || matches!(patch.api_key_env, Some(Some(_)));
+    if (patch.clear_state || new_key) && current.state.is_some() {
+        set_state(conn, id, None, None)?;
+    }
     get(conn, id)
 }
 
@@ -377,6 +455,130 @@ mod tests {
         assert_eq!(
             resolve_key(&row, &sb).unwrap().as_deref(),
             Some("k1-aaaaaaaaaa")
+        );
+    }
+
+    fn limit(window: &str, requests: Option<u64>, tokens: Option<u64>) -> QuotaLimit {
+        serde_json::from_value(serde_json::json!({
+            "window": window, "requests": requests, "tokens": tokens
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn routing_fields_round_trip_and_patch() {
+        let (conn, sb) = db();
+        let mut created = input("work", "k1-aaaaaaaaaa");
+        created.tier = Some(Tier::Cheap);
+        created.proxy = Some("socks5://127.0.0.1:1080".into());
+        created.quota = vec![limit("5h", Some(200), None)];
+        let row = insert(&conn, &sb, &created, "api").unwrap();
+        assert_eq!(row.tier, Some(Tier::Cheap));
+        assert_eq!(row.proxy.as_deref(), Some("socks5://127.0.0.1:1080"));
+        assert_eq!(row.quota, created.quota);
+
+        let patch = ConnectionPatch {
+            tier: Some(None),
+            quota: Some(vec![limit("daily", None, Some(1000))]),
+            ..Default::default()
+        };
+        let row = update(&conn, &sb, row.id, &patch).unwrap();
+        assert_eq!(row.tier, None);
+        assert_eq!(
+            row.proxy.as_deref(),
+            Some("socks5://127.0.0.1:1080"),
+            "untouched"
+        );
+        assert_eq!(row.quota, vec![limit("daily", None, Some(1000))]);
+        let row = update(
+            &conn,
+            &sb,
+            row.id,
+            &ConnectionPatch {
+                proxy: Some(None),
+                tier: Some(Some(Tier::Free)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((row.proxy, row.tier), (None, Some(Tier::Free)));
+    }
+
+    #[test]
+    fn a_terminal_state_is_cleared_on_request_or_by_a_new_key() {
+        let (conn, sb) = db();
+        let row = insert(&conn, &sb, &input("work", "k1-aaaaaaaaaa"), "api").unwrap();
+        set_state(&conn, row.id, Some(AccountState::Banned), Some("suspended")).unwrap();
+        let kept = update(
+            &conn,
+            &sb,
+            row.id,
+            &ConnectionPatch {
+                priority: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(kept.state, Some(AccountState::Banned));
+        assert_eq!(kept.state_reason.as_deref(), Some("suspended"));
+        let cleared = update(
+            &conn,
+            &sb,
+            row.id,
+            &ConnectionPatch {
+                clear_state: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (cleared.state, cleared.state_reason, cleared.state_at),
+            (None, None, None)
+        );
+        set_state(&conn, row.id, Some(AccountState::AuthFailed), None).unwrap();
+        let rekeyed = update(
+            &conn,
+            &sb,
+            row.id,
+            &ConnectionPatch {
+                api_key: Some(Some("k2-bbbbbbbbbb".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(rekeyed.state, None);
+    }
+
+    #[test]
+    fn applying_the_config_again_keeps_a_state_unless_the_key_changed() {
+        let (conn, sb) = db();
+        let row = upsert_by_name(&conn, &sb, &input("work", "k1-aaaaaaaaaa"), "config").unwrap();
+        set_state(&conn, row.id, Some(AccountState::OutOfCredits), None).unwrap();
+        let same = upsert_by_name(&conn, &sb, &input("work", "k1-aaaaaaaaaa"), "config").unwrap();
+        assert_eq!(same.state, Some(AccountState::OutOfCredits));
+        let new_key =
+            upsert_by_name(&conn, &sb, &input("work", "k2-bbbbbbbbbb"), "config").unwrap();
+        assert_eq!(new_key.state, None);
+    }
+
+    #[test]
+    fn quota_rules() {
+        assert!(
+            check_quota(&[limit("5h", Some(200), None), limit("weekly", None, Some(5))]).is_ok()
+        );
+        assert!(
+            check_quota(&[limit("daily", None, None)])
+                .unwrap_err()
+                .contains("greater than 0")
+        );
+        assert!(check_quota(&[limit("daily", Some(0), Some(0))]).is_err());
+        let mut late = limit("daily", Some(1), None);
+        late.reset_hour = 24;
+        assert!(check_quota(&[late]).unwrap_err().contains("0-23"));
+        assert!(
+            check_quota(&[limit("5h", Some(1), None), limit("5h", None, Some(9))])
+                .unwrap_err()
+                .contains("twice")
         );
     }
 

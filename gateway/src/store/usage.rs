@@ -1,4 +1,6 @@
-//! Usage rows: batch insert, filtered listing, retention pruning.
+//! Usage rows: batch insert, filtered listing, retention pruning, and the spend aggregates of the monthly report.
+
+use std::collections::HashMap;
 
 use rusqlite::{Connection, Transaction, params, params_from_iter};
 use serde::Serialize;
@@ -165,6 +167,197 @@ pub fn count(conn: &Connection) -> StoreResult<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0))?)
 }
 
+/// Sums over a set of records. Records served by the gateway itself
+/// (cache, replay, shared) count as requests with a cost of 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    /// Records whose status is not 2xx.
+    pub errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderTotals {
+    /// `None` for requests that never reached a provider.
+    pub provider: Option<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierTotals {
+    /// `None` for requests no connection answered.
+    pub tier: Option<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelTotals {
+    pub provider: Option<String>,
+    /// The upstream model billed, else the model the caller asked for.
+    pub model: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayTotals {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// The spend report of one period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub total: Totals,
+    /// Most expensive first.
+    pub by_provider: Vec<ProviderTotals>,
+    pub by_tier: Vec<TierTotals>,
+    /// At most [`SUMMARY_TOP_MODELS`], most expensive first.
+    pub by_model: Vec<ModelTotals>,
+    /// Days with at least one record, in order.
+    pub by_day: Vec<DayTotals>,
+}
+
+/// How many models the report lists.
+pub const SUMMARY_TOP_MODELS: u32 = 50;
+
+const TOTALS_SQL: &str = "COUNT(*), COALESCE(SUM(status NOT BETWEEN 200 AND 299), 0),
+    COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)";
+
+fn totals_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
+    Ok(Totals {
+        requests: row.get::<_, i64>(first)?.max(0) as u64,
+        errors: row.get::<_, i64>(first + 1)?.max(0) as u64,
+        input_tokens: row.get::<_, i64>(first + 2)?.max(0) as u64,
+        output_tokens: row.get::<_, i64>(first + 3)?.max(0) as u64,
+        cost_usd: row.get(first + 4)?,
+    })
+}
+
+/// Records in `[from_ms, until_ms)` grouped by the `keys` expressions (our
+/// own SQL, never the caller's): each group's keys, then its totals.
+fn grouped<T>(
+    conn: &Connection,
+    keys: &[&str],
+    range: (i64, i64),
+    order: &str,
+    limit: Option<u32>,
+    make: impl Fn(&rusqlite::Row<'_>, Totals) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let key_list = keys.join(", ");
+    let numbered: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
+    let mut sql = format!(
+        "SELECT {key_list}, {TOTALS_SQL} FROM usage WHERE ts >= ?1 AND ts < ?2
+         GROUP BY {} ORDER BY {order}",
+        numbered.join(", ")
+    );
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![range.0, range.1], |row| {
+        let totals = totals_at(row, keys.len())?;
+        make(row, totals)
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The spend report of `[from_ms, until_ms)`, all from SQL aggregates over
+/// the `ts` index.
+pub fn summary(conn: &Connection, from_ms: i64, until_ms: i64) -> StoreResult<Summary> {
+    let range = (from_ms, until_ms);
+    let total = conn.query_row(
+        &format!("SELECT {TOTALS_SQL} FROM usage WHERE ts >= ?1 AND ts < ?2"),
+        params![from_ms, until_ms],
+        |row| totals_at(row, 0),
+    )?;
+    let costliest = "SUM(cost) DESC, COUNT(*) DESC, 1";
+    let by_provider = grouped(
+        conn,
+        &["provider"],
+        range,
+        costliest,
+        None,
+        |row, totals| {
+            Ok(ProviderTotals {
+                provider: row.get(0)?,
+                totals,
+            })
+        },
+    )?;
+    let by_tier = grouped(conn, &["tier"], range, costliest, None, |row, totals| {
+        Ok(TierTotals {
+            tier: row.get(0)?,
+            totals,
+        })
+    })?;
+    let by_model = grouped(
+        conn,
+        &["provider", "COALESCE(upstream_model, requested_model)"],
+        range,
+        "SUM(cost) DESC, COUNT(*) DESC, 1, 2",
+        Some(SUMMARY_TOP_MODELS),
+        |row, totals| {
+            Ok(ModelTotals {
+                provider: row.get(0)?,
+                model: row.get(1)?,
+                totals,
+            })
+        },
+    )?;
+    let by_day = grouped(
+        conn,
+        &["strftime('%Y-%m-%d', ts / 1000, 'unixepoch')"],
+        range,
+        "1",
+        None,
+        |row, totals| {
+            Ok(DayTotals {
+                date: row.get(0)?,
+                totals,
+            })
+        },
+    )?;
+    Ok(Summary {
+        total,
+        by_provider,
+        by_tier,
+        by_model,
+        by_day,
+    })
+}
+
+/// What each budget scope spent in `[from_ms, until_ms)`: keys are
+/// `provider:<id>` and `tier:<tier>`, as budgets name them.
+pub fn spend_by_scope(
+    conn: &Connection,
+    from_ms: i64,
+    until_ms: i64,
+) -> StoreResult<HashMap<String, f64>> {
+    let mut spent = HashMap::new();
+    for (column, kind) in [("provider", "provider"), ("tier", "tier")] {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {column}, COALESCE(SUM(cost), 0.0) FROM usage
+             WHERE ts >= ?1 AND ts < ?2 AND {column} IS NOT NULL GROUP BY {column}"
+        ))?;
+        let rows = stmt.query_map(params![from_ms, until_ms], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))
+        })?;
+        for row in rows {
+            let (name, usd) = row?;
+            spent.insert(format!("{kind}:{name}"), usd);
+        }
+    }
+    Ok(spent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +434,113 @@ mod tests {
         };
         assert_eq!(list(&conn, &f).unwrap()[0].record.ts, 2);
         assert_eq!(all[0].record.input_tokens, 10);
+    }
+
+    fn billed(ts: i64, provider: &str, model: &str, tier: &str, cost: f64) -> UsageRecord {
+        UsageRecord {
+            ts,
+            inbound_format: "openai".into(),
+            requested_model: format!("{provider}/{model}"),
+            provider: Some(provider.into()),
+            upstream_model: Some(model.into()),
+            tier: Some(tier.into()),
+            status: 200,
+            input_tokens: 100,
+            output_tokens: 10,
+            cost,
+            ..Default::default()
+        }
+    }
+
+    const DAY: i64 = 86_400_000;
+    /// 2026-11-01T00:00:00Z.
+    const NOV_1: i64 = 1_793_491_200_000;
+
+    #[test]
+    fn summary_sums_the_period_by_provider_tier_model_and_day() {
+        let mut failed = rec(NOV_1 + 5, "ghost/x", 404);
+        failed.provider = None;
+        let mut cached = billed(NOV_1 + DAY + 7, "openai", "gpt-4.1", "api-key", 0.0);
+        cached.served_from = Some("cache".into());
+        let conn = db_with(&[
+            billed(NOV_1 - 1, "openai", "gpt-4.1", "api-key", 100.0), // October
+            billed(NOV_1, "openai", "gpt-4.1", "api-key", 0.5),
+            billed(NOV_1 + 10, "anthropic", "claude", "subscription", 0.25),
+            billed(NOV_1 + DAY, "openai", "gpt-4.1-mini", "api-key", 0.125),
+            cached,
+            failed,
+            billed(NOV_1 + 30 * DAY, "openai", "gpt-4.1", "api-key", 100.0), // December
+        ]);
+        let s = summary(&conn, NOV_1, NOV_1 + 30 * DAY).unwrap();
+        assert_eq!(
+            s.total,
+            Totals {
+                requests: 5,
+                errors: 1,
+                input_tokens: 410,
+                output_tokens: 40,
+                cost_usd: 0.875
+            }
+        );
+        let providers: Vec<_> = s
+            .by_provider
+            .iter()
+            .map(|p| (p.provider.as_deref(), p.totals.requests, p.totals.cost_usd))
+            .collect();
+        assert_eq!(
+            providers,
+            vec![
+                (Some("openai"), 3, 0.625),
+                (Some("anthropic"), 1, 0.25),
+                (None, 1, 0.0)
+            ]
+        );
+        assert_eq!(s.by_tier[0].tier.as_deref(), Some("api-key"));
+        assert_eq!(s.by_tier[0].totals.cost_usd, 0.625);
+        let models: Vec<_> = s
+            .by_model
+            .iter()
+            .map(|m| (m.provider.as_deref(), m.model.as_str(), m.totals.requests))
+            .collect();
+        assert_eq!(
+            models,
+            vec![
+                (Some("openai"), "gpt-4.1", 2),
+                (Some("anthropic"), "claude", 1),
+                (Some("openai"), "gpt-4.1-mini", 1),
+                (None, "ghost/x", 1)
+            ]
+        );
+        let days: Vec<_> = s
+            .by_day
+            .iter()
+            .map(|d| (d.date.as_str(), d.totals.requests, d.totals.cost_usd))
+            .collect();
+        assert_eq!(
+            days,
+            vec![("2026-11-01", 3, 0.75), ("2026-11-02", 2, 0.125)]
+        );
+        let json = serde_json::to_value(&s.by_provider[0]).unwrap();
+        assert_eq!(json["provider"], "openai");
+        assert_eq!(json["cost_usd"], 0.625);
+
+        let empty = summary(&conn, 0, 1).unwrap();
+        assert_eq!(empty, Summary::default());
+    }
+
+    #[test]
+    fn spend_by_scope_keys_match_budget_scopes() {
+        let conn = db_with(&[
+            billed(NOV_1, "openai", "gpt-4.1", "api-key", 0.5),
+            billed(NOV_1 + 1, "groq", "llama", "cheap", 0.25),
+            billed(NOV_1 + 2, "openai", "gpt-4.1", "api-key", 0.5),
+            billed(NOV_1 + DAY, "openai", "gpt-4.1", "api-key", 9.0),
+        ]);
+        let spent = spend_by_scope(&conn, NOV_1, NOV_1 + DAY).unwrap();
+        assert_eq!(spent.get("provider:openai"), Some(&1.0));
+        assert_eq!(spent.get("tier:api-key"), Some(&1.0));
+        assert_eq!(spent.get("tier:cheap"), Some(&0.25));
+        assert_eq!(spent.len(), 4);
     }
 
     #[test]

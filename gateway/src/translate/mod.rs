@@ -10,6 +10,7 @@ pub mod normalize;
 pub mod openai_chat;
 pub mod responses;
 pub mod sanitize;
+pub mod shaping;
 
 /// A body that cannot be translated, with the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{
     Answer, Behaviour, CLAUDE_CACHE_READ_TOKENS, CLAUDE_COUNTED_TOKENS, CLAUDE_INPUT_TOKENS,
     CLAUDE_OUTPUT_TOKENS, CLAUDE_SIGNATURE, CLAUDE_TEXT, Inbound, MockState, Pacing, THINKING_TEXT,
-    argument_pieces, delay_reply, header_text, html_bad_gateway, json_response, pieces,
+    argument_pieces, delay_reply, header_text, html_bad_gateway, json_response, pieces, script,
     stream_response, text_of,
 };
 
@@ -106,8 +106,16 @@ pub(super) async fn messages(
             "max_tokens: Field required",
         );
     }
+    let bare = script::bare_key(&key).to_string();
     state.record("/v1/messages", Some(key), &request);
     let model = request["model"].as_str().unwrap_or_default().to_string();
+    let streams = request["stream"].as_bool().unwrap_or(false);
+    let step = state.scripts.next(Some(&bare), &model);
+    let cut = match script::play(step, script::Format::Anthropic, streams).await {
+        script::Flow::Respond(response) => return response,
+        script::Flow::CutAfter(events) => Some(Pacing::CutAfter(events)),
+        script::Flow::Normal => None,
+    };
     let behaviour = Behaviour::of(&model);
     if let Some(response) = behaviour_error(behaviour) {
         return response;
@@ -117,12 +125,13 @@ pub(super) async fn messages(
         delay_reply(behaviour).await;
         return json_response(StatusCode::OK, &message(&model, &answer));
     }
-    let pacing = match behaviour.pacing() {
+    // A scripted cut counts its own events.
+    let pacing = cut.unwrap_or_else(|| match behaviour.pacing() {
         // message_start, content_block_start, ping and one delta.
         Pacing::CutAfter(_) => Pacing::CutAfter(4),
         Pacing::HeadThenRest(_) => Pacing::HeadThenRest(4),
         other => other,
-    };
+    });
     stream_response(
         stream_frames(&model, &answer, behaviour),
         pacing,

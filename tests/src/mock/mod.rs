@@ -55,18 +55,27 @@
 //! - `slow-stream`: stream events [`SLOW_GAP`] apart; `slow-reply`: a whole
 //!   answer after 2 s;
 //! - `vendor-fields` (OpenAI only): Groq-style `x_groq`, `service_tier` and
-//!   `usage_breakdown` fields.
+//!   `usage_breakdown` fields;
+//! - `flaky-30` (OpenAI and Anthropic): the ordinary answer, but about 30 %
+//!   of calls get a 500 instead, from a seeded sequence (see [`script`]).
+//!
+//! `POST /_mock/script` queues scripted answers per upstream API key, ahead
+//! of the model-driven ones (OpenAI Chat and Anthropic endpoints): statuses
+//! with headers, delays, connection resets, silent and broken streams; see
+//! [`script`]. `DELETE /_mock/script` forgets them.
 //!
 //! Every POST handler records the parsed body, the path (without query) and
 //! the credential it was given in [`MockUpstream::received`], unless the mock
 //! is quiet (the benchmark's mode); `GET /_mock/received` returns that log
-//! as JSON (`[{"path", "authorization", "body"}]`) for tests that run the
-//! mock as a process.
+//! as JSON (`[{"path", "authorization", "key", "body"}]`, `key` being the
+//! credential without `Bearer `) for tests that run the mock as a process.
 
 mod anthropic;
 mod gemini;
 mod openai;
+pub mod proxy;
 mod responses;
+pub mod script;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -81,6 +90,7 @@ use futures_util::stream;
 use serde_json::Value;
 
 pub use openai::stream_frames;
+pub use script::Step;
 
 /// Token counts the OpenAI Chat endpoint reports for every completion.
 pub const PROMPT_TOKENS: u64 = 12;
@@ -149,6 +159,9 @@ pub struct Received {
     /// The credential: OpenAI and Responses the whole `Authorization`
     /// header, Anthropic the `x-api-key`, Gemini the API key (header or `?key=`).
     pub authorization: Option<String>,
+    /// The API key alone (`authorization` without `Bearer `): which
+    /// upstream account the request used.
+    pub key: Option<String>,
     pub body: Value,
 }
 
@@ -160,6 +173,8 @@ struct MockState {
     models_route: bool,
     /// Keep no log (benchmarks).
     quiet: bool,
+    /// Scripted answers by API key (`POST /_mock/script`).
+    scripts: script::Scripts,
 }
 
 impl MockState {
@@ -170,6 +185,9 @@ impl MockState {
         if let Ok(mut log) = self.received.lock() {
             log.push(Received {
                 path: path.to_string(),
+                key: authorization
+                    .as_deref()
+                    .map(|a| script::bare_key(a).to_string()),
                 authorization,
                 body: body.clone(),
             });
@@ -223,6 +241,7 @@ impl MockUpstream {
             .route("/v1beta/models", get(gemini::models))
             .route("/v1beta/models/{*rest}", post(gemini::generate))
             .route("/_mock/received", get(received_log))
+            .route("/_mock/script", post(script_push).delete(script_clear))
             .with_state(state.clone());
         // Each stream event is its own small write; Nagle would hold them.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -253,6 +272,69 @@ impl MockUpstream {
             .map(|r| r.clone())
             .unwrap_or_default()
     }
+
+    /// How many requests arrived with upstream API key `key` (one account).
+    pub fn calls_with_key(&self, key: &str) -> usize {
+        self.state
+            .received
+            .lock()
+            .map(|log| log.iter().filter(|r| r.key.as_deref() == Some(key)).count())
+            .unwrap_or(0)
+    }
+
+    /// Queues `steps` for the requests that carry API key `key`, as
+    /// `POST /_mock/script` does; returns how many now wait for that key.
+    pub fn script(&self, key: &str, steps: impl IntoIterator<Item = Step>) -> usize {
+        self.state.scripts.push(key, steps.into_iter().collect())
+    }
+
+    /// Steps still queued for `key`.
+    pub fn pending_steps(&self, key: &str) -> usize {
+        self.state.scripts.pending(key)
+    }
+
+    /// Forgets every scripted step, as `DELETE /_mock/script` does.
+    pub fn clear_scripts(&self) {
+        self.state.scripts.clear();
+    }
+}
+
+/// `POST /_mock/script` `{"key", "steps": [...]}`: queues steps for a key.
+async fn script_push(
+    axum::extract::State(state): axum::extract::State<Arc<MockState>>,
+    body: Bytes,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Push {
+        key: String,
+        steps: Vec<Step>,
+    }
+    let push = match serde_json::from_slice::<Push>(&body) {
+        Ok(push) => push,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"error": format!("bad script: {e}")}),
+            );
+        }
+    };
+    if let Some(e) = push.steps.iter().find_map(|s| s.check().err()) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": format!("bad step: {e}")}),
+        );
+    }
+    let queued = state.scripts.push(&push.key, push.steps);
+    json_response(StatusCode::OK, &serde_json::json!({"queued": queued}))
+}
+
+/// `DELETE /_mock/script`: forgets every queue.
+async fn script_clear(
+    axum::extract::State(state): axum::extract::State<Arc<MockState>>,
+) -> Response {
+    state.scripts.clear();
+    json_response(StatusCode::OK, &serde_json::json!({"cleared": true}))
 }
 
 /// `GET /_mock/received`: the request log as JSON, for tests that run the
@@ -265,7 +347,7 @@ async fn received_log(
         .lock()
         .map(|log| {
             log.iter()
-                .map(|r| serde_json::json!({"path": r.path, "authorization": r.authorization, "body": r.body}))
+                .map(|r| serde_json::json!({"path": r.path, "authorization": r.authorization, "key": r.key, "body": r.body}))
                 .collect()
         })
         .unwrap_or_default();

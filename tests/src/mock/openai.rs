@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Behaviour, CACHED_TOKENS, COMPLETION_TOKENS, Inbound, MockState, OPENAI_TEXT,
-    PROMPT_TOKENS, REASONING_TOKENS, THINKING_TEXT, argument_pieces, delay_reply, header_text,
-    html_bad_gateway, json_response, openai_error, pieces, stream_response, text_of,
+    PROMPT_TOKENS, Pacing, REASONING_TOKENS, THINKING_TEXT, argument_pieces, delay_reply,
+    header_text, html_bad_gateway, json_response, openai_error, pieces, script, stream_response,
+    text_of,
 };
 
 pub(super) async fn models(State(state): State<Arc<MockState>>) -> Response {
@@ -122,8 +123,16 @@ pub(super) async fn chat(
             None,
         );
     };
+    let key = script::bare_key(&authorization).to_string();
     state.record("/v1/chat/completions", Some(authorization), &request);
     let model = request["model"].as_str().unwrap_or("").to_string();
+    let streams = request["stream"].as_bool().unwrap_or(false);
+    let step = state.scripts.next(Some(&key), &model);
+    let cut = match script::play(step, script::Format::OpenAi, streams).await {
+        script::Flow::Respond(response) => return response,
+        script::Flow::CutAfter(events) => Some(Pacing::CutAfter(events)),
+        script::Flow::Normal => None,
+    };
     let behaviour = Behaviour::of(&model);
     if let Some(response) = behaviour_error(behaviour) {
         return response;
@@ -136,7 +145,7 @@ pub(super) async fn chat(
         let frames = answer_frames(&model, &answer, include_usage, behaviour);
         return stream_response(
             frames,
-            behaviour.pacing(),
+            cut.unwrap_or_else(|| behaviour.pacing()),
             "text/event-stream; charset=utf-8",
         );
     }

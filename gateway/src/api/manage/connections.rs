@@ -1,4 +1,4 @@
-//! `/api/connections`: provider accounts, and the connection test.
+//! `/api/connections`: provider accounts with their routing fields (tier, proxy, quota, state), and the connection test.
 
 use axum::Json;
 use axum::body::Body;
@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use super::{Admin, Id, json_body, optional_json_body};
 use crate::api::App;
 use crate::config::file::is_http_url;
+use crate::config::settings::check_proxy_url;
 use crate::error::ApiError;
+use crate::providers::Tier;
+use crate::routing::quota::QuotaLimit;
 use crate::snapshot::Account;
 use crate::store::connections::{self, ConnectionInput, ConnectionPatch, ConnectionRow};
 use crate::store::{SecretBox, StoreResult};
@@ -28,6 +31,11 @@ pub struct CreateBody {
     priority: i64,
     #[serde(default = "yes")]
     enabled: bool,
+    /// Overrides the provider's fallback tier.
+    tier: Option<Tier>,
+    proxy: Option<String>,
+    #[serde(default)]
+    quota: Vec<QuotaLimit>,
 }
 
 fn one() -> i64 {
@@ -51,11 +59,25 @@ pub struct PatchBody {
     base_url: Option<Option<String>>,
     priority: Option<i64>,
     enabled: Option<bool>,
+    #[serde(default, deserialize_with = "some")]
+    tier: Option<Option<Tier>>,
+    #[serde(default, deserialize_with = "some")]
+    proxy: Option<Option<String>>,
+    /// `null` is the same as `[]`: no limits.
+    #[serde(default, deserialize_with = "some")]
+    quota: Option<Option<Vec<QuotaLimit>>>,
+    /// Only `null` (clear a terminal state): the gateway sets states itself.
+    #[serde(default, deserialize_with = "some")]
+    state: Option<Option<Value>>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
-fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn some<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -74,6 +96,23 @@ fn view(row: &ConnectionRow, secrets: &SecretBox) -> Value {
     v["has_api_key"] = json!(preview.is_some());
     v["api_key_preview"] = json!(preview);
     v
+}
+
+/// A proxy URL reqwest can use; an empty string means none.
+fn check_proxy(proxy: Option<String>) -> Result<Option<String>, ApiError> {
+    match proxy
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => check_proxy_url(&p)
+            .map(|()| Some(p))
+            .map_err(|e| ApiError::bad_request(format!("proxy: {e}")).with_param("proxy")),
+        None => Ok(None),
+    }
+}
+
+fn check_quota(quota: &[QuotaLimit]) -> Result<(), ApiError> {
+    connections::check_quota(quota).map_err(|e| ApiError::bad_request(e).with_param("quota"))
 }
 
 fn check_url(url: Option<&str>) -> Result<(), ApiError> {
@@ -127,6 +166,8 @@ pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
         ));
     }
     check_url(body.base_url.as_deref())?;
+    let proxy = check_proxy(body.proxy)?;
+    check_quota(&body.quota)?;
     let input = ConnectionInput {
         provider,
         name: body.name,
@@ -135,6 +176,9 @@ pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
         base_url: body.base_url.map(|u| u.trim_end_matches('/').to_string()),
         priority: body.priority,
         enabled: body.enabled,
+        tier: body.tier,
+        proxy,
+        quota: body.quota,
     };
     let v = app
         .store
@@ -160,6 +204,24 @@ pub async fn update(
     if body.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ApiError::bad_request("name must not be empty").with_param("name"));
     }
+    let clear_state = match body.state {
+        None => false,
+        Some(None) => true,
+        Some(Some(_)) => {
+            return Err(ApiError::bad_request(
+                "state can only be cleared (`\"state\": null`); the gateway sets it when an upstream refuses the account",
+            )
+            .with_param("state"));
+        }
+    };
+    let proxy = match body.proxy {
+        Some(p) => Some(check_proxy(p)?),
+        None => None,
+    };
+    let quota = body.quota.map(Option::unwrap_or_default);
+    if let Some(q) = &quota {
+        check_quota(q)?;
+    }
     let patch = ConnectionPatch {
         name: body.name,
         api_key: body.api_key,
@@ -169,6 +231,10 @@ pub async fn update(
             .map(|u| u.map(|u| u.trim_end_matches('/').to_string())),
         priority: body.priority,
         enabled: body.enabled,
+        tier: body.tier,
+        proxy,
+        quota,
+        clear_state,
     };
     let v = app
         .store

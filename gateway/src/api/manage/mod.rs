@@ -1,8 +1,12 @@
 //! The management JSON API under `/api` that the dashboard and scripts use.
 
+mod combos;
 mod connections;
+mod events;
+mod health;
 mod keys;
 mod providers;
+mod quota;
 mod settings;
 mod translate;
 mod usage;
@@ -43,10 +47,22 @@ pub fn router() -> Router<App> {
         .route("/connections/{id}/test", post(connections::test))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
-        .route("/combos", get(settings::combos))
+        .route("/combos", get(combos::list).post(combos::create))
+        .route(
+            "/combos/{name}",
+            get(combos::get_one)
+                .put(combos::replace)
+                .patch(combos::update)
+                .delete(combos::delete),
+        )
         .route("/settings", get(settings::get_all).patch(settings::update))
         .route("/usage", get(usage::list))
+        .route("/usage/summary", get(usage::summary))
         .route("/translate", post(translate::translate))
+        .route("/quota", get(quota::quota))
+        .route("/events", get(events::stream))
+        .route("/health", get(health::get))
+        .route("/health/reset", post(health::reset))
 }
 
 /// A caller allowed to use the management API: it presented a live

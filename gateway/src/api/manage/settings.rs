@@ -1,10 +1,10 @@
-//! `/api/settings` (typed runtime settings) and `/api/combos` (read-only until routing lands).
+//! `/api/settings`: typed runtime settings, validated whole before anything is written.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{Admin, json_body};
 use crate::api::App;
@@ -36,8 +36,4 @@ pub async fn update(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
         .await?;
     app.reload().await?;
     Ok(Json(next).into_response())
-}
-
-pub async fn combos(_: Admin, State(app): State<App>) -> Response {
-    Json(json!({"data": app.snapshot.load().combos})).into_response()
 }
