@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use crate::config::Settings;
 use crate::providers::upstream::UpstreamClient;
-use crate::providers::{AuthKind, Catalog, ProviderDef, Tier, WireFormat};
+use crate::providers::{AuthKind, Catalog, ModelDef, ProviderDef, Tier, WireFormat};
 use crate::routing::quota::QuotaLimit;
 use crate::store::combos::ComboRow;
 use crate::store::connections::ConnectionRow;
@@ -80,6 +80,35 @@ impl Account {
     }
 }
 
+/// Puts the user's prices (`prices` setting, by `provider/model`) into the
+/// providers' model lists, so that costs, budgets and the cost-optimized
+/// strategy all use them. A model the catalog does not list is added.
+fn apply_price_overrides(providers: &mut [ProviderDef], settings: &Settings) {
+    for (name, price) in &settings.prices {
+        let Some((prefix, model_id)) = name.split_once('/') else {
+            continue;
+        };
+        let Some(provider) = providers
+            .iter_mut()
+            .find(|p| p.names().any(|n| n == prefix))
+        else {
+            tracing::warn!(model = %name, "price override for an unknown provider");
+            continue;
+        };
+        let index = match provider.models.iter().position(|m| m.id == model_id) {
+            Some(i) => i,
+            None => {
+                provider.models.push(ModelDef::bare(model_id));
+                provider.models.len() - 1
+            }
+        };
+        let model = &mut provider.models[index];
+        model.input = price.input;
+        model.output = price.output;
+        model.cached_input = price.cached_input;
+    }
+}
+
 /// What a gateway API key may do.
 #[derive(Debug)]
 pub struct KeyGrant {
@@ -128,9 +157,11 @@ impl Snapshot {
         conn: &Connection,
         secrets: &SecretBox,
     ) -> StoreResult<Snapshot> {
-        let mut providers: Vec<Arc<ProviderDef>> =
-            catalog.providers.iter().cloned().map(Arc::new).collect();
-        providers.extend(store::providers::list(conn)?.into_iter().map(Arc::new));
+        let settings = Settings::from_stored(&store::settings::load(conn)?);
+        let mut defs: Vec<ProviderDef> = catalog.providers.clone();
+        defs.extend(store::providers::list(conn)?);
+        apply_price_overrides(&mut defs, &settings);
+        let providers: Vec<Arc<ProviderDef>> = defs.into_iter().map(Arc::new).collect();
         let mut names = HashMap::new();
         for (i, p) in providers.iter().enumerate() {
             for name in p.names() {
@@ -139,7 +170,6 @@ impl Snapshot {
             }
         }
 
-        let settings = Settings::from_stored(&store::settings::load(conn)?);
         let mut accounts: HashMap<String, Vec<Arc<Account>>> = HashMap::new();
         // A connection in a terminal state (revoked, banned...) waits for
         // the user; it is not tried again on every request.
@@ -225,5 +255,38 @@ impl Snapshot {
             .values()
             .filter(|k| k.is_full_access())
             .map(|k| k.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::settings::PriceOverride;
+
+    #[test]
+    fn price_overrides_replace_catalog_prices_and_add_unlisted_models() {
+        let mut providers = Catalog::builtin().unwrap().providers;
+        let mut settings = Settings::default();
+        let price = |input, output| PriceOverride {
+            input,
+            output,
+            cached_input: None,
+        };
+        settings
+            .prices
+            .insert("openai/gpt-4.1".into(), price(100.0, 200.0));
+        settings
+            .prices
+            .insert("oai/my-finetune".into(), price(1.0, 2.0));
+        settings.prices.insert("nowhere/x".into(), price(1.0, 1.0));
+        apply_price_overrides(&mut providers, &settings);
+        let openai = providers.iter().find(|p| p.id == "openai").unwrap();
+        let model = openai.model("gpt-4.1").unwrap();
+        assert_eq!(
+            (model.input, model.output, model.cached_input),
+            (100.0, 200.0, None)
+        );
+        assert_eq!(model.cost(1_000_000, 0, 1_000_000), 300.0);
+        assert_eq!(openai.model("my-finetune").unwrap().output, 2.0);
     }
 }

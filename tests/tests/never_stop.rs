@@ -143,10 +143,10 @@ async fn newest(gw: &TestGateway, n: usize) -> (Value, Vec<HopView>) {
 type HopView = (String, Option<i64>, Option<u64>);
 
 /// The hops of every provider but `skipped`, whose hops must all be skips
-/// (no status: not called). An entry that cannot be used now (cooling
-/// down, breaker open, connection disabled) is either listed as a skip or,
-/// when the strategy puts unhealthy entries after the healthy ones, not
-/// reached at all.
+/// (no status: not called). The combo is fill-first, so an entry listed
+/// before the answer that cannot be used now (cooling down, breaker open)
+/// is noted as a skip; an entry left without any connection (disabled) is
+/// not a candidate at all.
 fn except_skips_of(hops: &[HopView], skipped: &[&str]) -> Vec<HopView> {
     for hop in hops.iter().filter(|h| skipped.contains(&h.0.as_str())) {
         assert_eq!(hop.2, None, "a skipped entry is not called: {hop:?}");
@@ -250,7 +250,8 @@ async fn a_four_tier_combo_keeps_answering_while_upstreams_fail_in_every_way() {
     let (row, hops) = newest(&gw, 3).await;
     assert_eq!(row["connection_id"], ids.free);
     assert_eq!(row["stream"], true);
-    // The subscription is cooling down: skipped, not called.
+    // The subscription is cooling down: skipped, not called, and noted.
+    assert_eq!(hops[0], hop("anthropic", ids.subscription, None), "{row}");
     let hops = except_skips_of(&hops, &["anthropic"]);
     assert_eq!(hops.len(), 2, "{row}");
     assert_eq!(hops[0], hop("openai", ids.api_key, Some(500)));
@@ -317,8 +318,12 @@ async fn a_four_tier_combo_keeps_answering_while_upstreams_fail_in_every_way() {
     assert_eq!(ask(&gw, false).await, mock::OPENAI_TEXT);
     let (row, hops) = newest(&gw, 7).await;
     assert_eq!(row["connection_id"], ids.cheap);
+    assert_eq!(hops, [hop("openai", ids.api_key, None)], "{row}");
     assert!(
-        except_skips_of(&hops, &["anthropic", "openai"]).is_empty(),
+        row["hops"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("breaker"),
         "{row}"
     );
     assert_eq!(

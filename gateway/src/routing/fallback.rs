@@ -137,7 +137,18 @@ pub async fn run(
 ) -> Outcome {
     let settings = &ctx.snapshot.settings;
     let mut tally = Tally::default();
-    'candidates: for index in ctx.routing.candidate_order(plan, now_ms()) {
+    let order = ctx.routing.candidate_order(plan, now_ms());
+    // A fill-first combo lists its entries in the order the user wants
+    // them used; an entry moved back because it cannot serve now is noted,
+    // so the record says why the answer came from further down the list.
+    let fill_first = plan
+        .combo
+        .as_ref()
+        .is_some_and(|c| c.strategy == super::Strategy::FillFirst);
+    'candidates: for index in order {
+        if fill_first {
+            note_passed_over(ctx, plan, index, record);
+        }
         let candidate = &plan.candidates[index];
         let mut body: Option<Bytes> = None;
         'accounts: for account in ctx.routing.account_order(candidate, settings, now_ms()) {
@@ -153,9 +164,16 @@ pub async fn run(
                         if skip.kind == SkipKind::RateLimited {
                             tally.note_retry_at(skip.until_ms);
                         }
-                        record
-                            .hops
-                            .push(hop(candidate, &account, None, skip.reason));
+                        let noted = record.hops.iter().any(|h| {
+                            h.status.is_none()
+                                && h.connection_id == Some(account.id)
+                                && h.model == candidate.upstream_model
+                        });
+                        if !noted {
+                            record
+                                .hops
+                                .push(hop(candidate, &account, None, skip.reason));
+                        }
                         continue 'accounts;
                     }
                 };
@@ -313,6 +331,29 @@ fn all_failed(plan: &Plan, hops: &[Hop], tally: &Tally) -> ApiError {
         error = error.with_retry_after(secs);
     }
     error
+}
+
+/// Notes, as hops, the combo entries listed before `index` that were moved
+/// back because none of their accounts can be used now.
+fn note_passed_over(ctx: &Attempts<'_>, plan: &Plan, index: usize, record: &mut UsageRecord) {
+    for earlier in &plan.candidates[..index] {
+        let noted = record
+            .hops
+            .iter()
+            .any(|h| h.provider == earlier.provider.id && h.model == earlier.upstream_model);
+        if noted {
+            continue;
+        }
+        if let Some(reason) = ctx.routing.why_unusable(earlier, now_ms()) {
+            record.hops.push(Hop {
+                provider: earlier.provider.id.clone(),
+                model: earlier.upstream_model.clone(),
+                connection_id: earlier.accounts.first().map(|a| a.id),
+                status: None,
+                error: format!("skipped: {reason}"),
+            });
+        }
+    }
 }
 
 /// Names the attempt in flight in the record; the answer's attempt stays.

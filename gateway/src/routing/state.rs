@@ -218,6 +218,44 @@ impl RoutingState {
         order(combo.strategy, &loads, turn, combo.sticky, &mut rand::rng())
     }
 
+    /// Why none of a candidate's accounts can be used now, if so (read
+    /// only: nothing is admitted or counted).
+    pub fn why_unusable(&self, candidate: &Candidate, now_ms: i64) -> Option<String> {
+        let inner = self.lock();
+        if candidate
+            .accounts
+            .iter()
+            .any(|a| inner.usable_now(a, &candidate.upstream_model, now_ms))
+        {
+            return None;
+        }
+        let account = candidate.accounts.first()?;
+        let reason = if let Some((state, _)) = inner.disabled.get(&account.id) {
+            format!("connection disabled ({})", state.as_str())
+        } else if let Some(block) =
+            inner
+                .cooldowns
+                .blocked(account.id, &candidate.upstream_model, now_ms)
+        {
+            format!("cooling down ({}): {}", block.scope, block.reason)
+        } else if inner
+            .provider_breakers
+            .get(&account.provider)
+            .is_some_and(|b| b.state(now_ms) == BreakerState::Open)
+        {
+            format!("the breaker of {} is open", account.provider)
+        } else if inner
+            .connection_breakers
+            .get(&account.id)
+            .is_some_and(|b| b.state(now_ms) == BreakerState::Open)
+        {
+            format!("the breaker of connection {} is open", account.id)
+        } else {
+            "the connection's quota is used up".to_string()
+        };
+        Some(reason)
+    }
+
     /// The order to try a candidate's accounts in: best priority first;
     /// within one priority, the provider's account strategy.
     pub fn account_order(
