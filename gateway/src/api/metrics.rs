@@ -143,6 +143,20 @@ fn histogram(out: &mut String, name: &str, provider: &str, h: &Histogram) {
     let _ = writeln!(out, "{name}_count{{provider=\"{provider}\"}} {}", h.count());
 }
 
+/// A counter family with one sample per provider.
+fn provider_counter(
+    out: &mut String,
+    providers: &[(String, &ProviderMetrics)],
+    name: &str,
+    help: &str,
+    value: impl Fn(&ProviderMetrics) -> String,
+) {
+    family(out, name, "counter", help);
+    for (provider, p) in providers {
+        let _ = writeln!(out, "{name}{{provider=\"{provider}\"}} {}", value(p));
+    }
+}
+
 /// The text of one scrape. Families appear in a fixed order, providers
 /// sorted by name, every status class of a provider even at 0 (so rates
 /// start from a known zero).
@@ -243,32 +257,20 @@ pub fn render(x: &Exposition<'_>) -> String {
             p.output_tokens
         );
     }
-    family(
+    provider_counter(
         &mut out,
+        &providers,
         "omniroute_cost_usd_total",
-        "counter",
         "Cost in US dollars, from the price table.",
+        |p| p.cost_usd.to_string(),
     );
-    for (provider, p) in &providers {
-        let _ = writeln!(
-            out,
-            "omniroute_cost_usd_total{{provider=\"{provider}\"}} {}",
-            p.cost_usd
-        );
-    }
-    family(
+    provider_counter(
         &mut out,
+        &providers,
         "omniroute_fallback_hops_total",
-        "counter",
         "Failed candidates tried before the provider that answered.",
+        |p| p.fallback_hops.to_string(),
     );
-    for (provider, p) in &providers {
-        let _ = writeln!(
-            out,
-            "omniroute_fallback_hops_total{{provider=\"{provider}\"}} {}",
-            p.fallback_hops
-        );
-    }
 
     family(
         &mut out,

@@ -593,7 +593,6 @@ impl Inner {
 
     /// Whether an account looks callable now (for strategies' health).
     fn usable_now(&self, account: &Account, model: &str, now_ms: i64) -> bool {
-        let config = breaker_config(&self.settings);
         !self.disabled.contains_key(&account.id)
             && self.cooldowns.blocked(account.id, model, now_ms).is_none()
             && self
@@ -610,7 +609,6 @@ impl Inner {
                     .get(&account.id)
                     .and_then(|q| q.exhausted_until(&account.quota, now_ms))
                     .is_none())
-            && config.failure_threshold > 0
     }
 }
 
@@ -810,7 +808,9 @@ impl RecordObserver for RoutingState {
         {
             let mut inner = self.lock();
             let tokens = record.input_tokens + record.output_tokens;
-            if let Some(limits) = inner.quota_limits.get(&connection_id).cloned() {
+            // Providers count the requests they served, not the ones they refused.
+            let served = (200..300).contains(&record.status);
+            if served && let Some(limits) = inner.quota_limits.get(&connection_id).cloned() {
                 inner
                     .quotas
                     .entry(connection_id)
