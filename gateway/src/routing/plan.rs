@@ -132,12 +132,14 @@ pub fn plan(
     Ok(plan)
 }
 
-/// The combo named `requested`, else the enabled-or-not wildcard combo
-/// (`claude-*`) with the longest prefix of it.
+/// The combo named `requested` (even when disabled: the caller named it),
+/// else the enabled wildcard combo (`claude-*`) with the longest prefix of
+/// it; a disabled wildcard combo lets names route as they would without it.
 fn find_combo<'a>(combos: &'a [ComboRow], requested: &str) -> Option<&'a ComboRow> {
     combos.iter().find(|c| c.name == requested).or_else(|| {
         combos
             .iter()
+            .filter(|c| c.enabled)
             .filter_map(|c| {
                 let prefix = c.name.strip_suffix('*')?;
                 requested.starts_with(prefix).then_some((prefix.len(), c))
@@ -300,6 +302,14 @@ mod tests {
                 "openrouter/claude-sonnet-4-5"
             ]
         );
+    }
+
+    #[test]
+    fn a_disabled_wildcard_combo_catches_nothing() {
+        let snap = snapshot(&["openai"], &[("gpt-*", &["groq/*"], false)]);
+        let plan = plan(&snap, "gpt-4.1", None).unwrap();
+        assert!(plan.combo.is_none());
+        assert_eq!(labels(&plan), ["openai/gpt-4.1"]);
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub struct Load {
     pub recent_requests: u64,
     /// Blended USD per million tokens (None = unknown price).
     pub price: Option<f64>,
-    /// Breaker closed, not cooling down, within budget.
+    /// At least one account usable now: not disabled, not cooling down,
+    /// quota left, breakers not open. (Budgets are checked per call.)
     pub healthy: bool,
 }
 

@@ -30,8 +30,8 @@ pub fn spend_since(conn: &Connection, since_ms: i64) -> StoreResult<Vec<PastSpen
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// `(ts, connection_id, tokens)` of the records of `connections` since
-/// `since_ms`, oldest first.
+/// `(ts, connection_id, tokens)` of the served (2xx) records of
+/// `connections` since `since_ms`, oldest first: what quota windows count.
 pub fn requests_since(
     conn: &Connection,
     connections: &[i64],
@@ -40,7 +40,8 @@ pub fn requests_since(
     let mut out = Vec::new();
     let mut stmt = conn.prepare(
         "SELECT ts, connection_id, input_tokens + output_tokens FROM usage
-         WHERE connection_id = ?1 AND ts >= ?2 AND served_from IS NULL ORDER BY ts",
+         WHERE connection_id = ?1 AND ts >= ?2 AND served_from IS NULL
+           AND status BETWEEN 200 AND 299 ORDER BY ts",
     )?;
     for id in connections {
         let rows = stmt.query_map(params![id, since_ms], |r| {
