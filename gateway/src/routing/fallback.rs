@@ -22,6 +22,7 @@ use crate::providers::WireFormat;
 use crate::providers::upstream::{UpstreamClient, describe_send_error, error_chain, error_text};
 use crate::snapshot::{Account, Snapshot};
 use crate::store::now_ms;
+use crate::wire::sse::{event_data, event_ranges};
 
 /// Largest upstream body read whole (non-stream answers).
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -522,55 +523,60 @@ async fn first_event(
 }
 
 /// `None` while no complete event with data has arrived; then `Ok` for a
-/// useful event and `Err` for an error event.
+/// useful event and `Err` for an error event. Only an event that mentions
+/// an error is parsed: the common first event is judged by a byte search.
 fn judge_first_events(seen: &[u8], format: WireFormat) -> Option<Result<(), AttemptFailure>> {
-    let text = String::from_utf8_lossy(seen);
-    let text = text.replace("\r\n", "\n");
-    let mut events: Vec<&str> = text.split("\n\n").collect();
-    // The last piece is incomplete (or empty after a final separator).
-    events.pop();
-    for event in events {
-        let mut name = None;
-        let mut data = String::new();
-        for line in event.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                name = Some(v.trim());
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.trim_start());
-            }
+    for range in event_ranges(seen) {
+        let event = &seen[range];
+        if !(event.ends_with(b"\n\n") || event.ends_with(b"\n\r\n")) {
+            // The last piece, still incomplete.
+            return None;
         }
-        if data.is_empty() {
+        let Some(data) = event_data(event) else {
+            continue;
+        };
+        if data.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed: Option<serde_json::Value> = serde_json::from_str(&data).ok();
-        let is_error = name == Some("error")
-            || parsed.as_ref().is_some_and(|v| {
-                v.get("error").is_some_and(|e| !e.is_null())
-                    && v.get("choices").is_none()
-                    && v.get("candidates").is_none()
-                    || v.get("type").and_then(|t| t.as_str()) == Some("error")
-                    || (format == WireFormat::Responses
-                        && v.get("type").and_then(|t| t.as_str()) == Some("response.failed"))
-            });
-        if is_error {
-            let message = parsed
-                .as_ref()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .or_else(|| v.pointer("/response/error/message"))
-                        .and_then(|m| m.as_str())
-                })
-                .unwrap_or(&data)
-                .to_string();
-            return Some(Err(AttemptFailure {
-                failure: Failure::Transient { status: None },
-                status: None,
-                message: format!("the stream opened with an error: {message}"),
-                body: Bytes::new(),
-                retry: true,
-            }));
+        let named_error = event
+            .split(|&b| b == b'\n')
+            .filter_map(|l| l.strip_prefix(b"event:"))
+            .any(|name| name.trim_ascii() == b"error");
+        let mentions_error = memchr::memmem::find(&data, b"\"error\"").is_some()
+            || (format == WireFormat::Responses
+                && memchr::memmem::find(&data, b"response.failed").is_some());
+        if !named_error && !mentions_error {
+            return Some(Ok(()));
         }
-        return Some(Ok(()));
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(&data).ok();
+        let is_error = named_error
+            || parsed.as_ref().is_some_and(|v| {
+                let kind = v.get("type").and_then(|t| t.as_str());
+                (v.get("error").is_some_and(|e| !e.is_null())
+                    && v.get("choices").is_none()
+                    && v.get("candidates").is_none())
+                    || kind == Some("error")
+                    || (format == WireFormat::Responses && kind == Some("response.failed"))
+            });
+        if !is_error {
+            return Some(Ok(()));
+        }
+        let message = parsed
+            .as_ref()
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .or_else(|| v.pointer("/response/error/message"))
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| String::from_utf8_lossy(&data).into_owned());
+        return Some(Err(AttemptFailure {
+            failure: Failure::Transient { status: None },
+            status: None,
+            message: format!("the stream opened with an error: {message}"),
+            body: Bytes::new(),
+            retry: true,
+        }));
     }
     None
 }
@@ -605,13 +611,18 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes
 /// the upstream goes silent too long or the request passes its deadline.
 /// It holds the call's ticket (in flight until the stream ends) and the
 /// provider's concurrency slot.
+///
+/// One timer serves both limits, and it is moved only when the stream
+/// waits, not on every chunk: a chunk just notes the time it came.
 struct GuardedStream {
     first: VecDeque<Bytes>,
     rest: BoxStream<'static, reqwest::Result<Bytes>>,
     idle: Duration,
-    idle_timer: Pin<Box<Sleep>>,
-    deadline: Pin<Box<Sleep>>,
+    /// When the last chunk (or the readiness answer) came.
+    last_chunk: Instant,
+    deadline: Instant,
     deadline_secs: u64,
+    timer: Pin<Box<Sleep>>,
     ticket: Option<Ticket>,
     _slot: Option<OwnedSemaphorePermit>,
     snapshot: Arc<Snapshot>,
@@ -628,13 +639,16 @@ impl GuardedStream {
     ) -> GuardedStream {
         let settings = &ctx.snapshot.settings;
         let idle = Duration::from_secs(settings.stream_idle_timeout_secs);
+        let now = Instant::now();
         GuardedStream {
             first: first.into(),
             rest,
             idle,
-            idle_timer: Box::pin(tokio::time::sleep(idle)),
-            deadline: Box::pin(tokio::time::sleep_until(ctx.deadline)),
+            last_chunk: now,
+            deadline: ctx.deadline,
             deadline_secs: settings.request_deadline_secs,
+            // Not registered with the timer driver until first polled.
+            timer: Box::pin(tokio::time::sleep_until((now + idle).min(ctx.deadline))),
             ticket: Some(ticket),
             _slot: slot,
             snapshot: ctx.snapshot.clone(),
@@ -651,6 +665,14 @@ impl GuardedStream {
         }
         Poll::Ready(Some(Err(StreamBroke(message))))
     }
+
+    fn deadline_passed(&mut self) -> Poll<Option<Result<Bytes, StreamBroke>>> {
+        let message = format!(
+            "the request passed its deadline of {} s",
+            self.deadline_secs
+        );
+        self.fail(message)
+    }
 }
 
 impl Stream for GuardedStream {
@@ -664,17 +686,12 @@ impl Stream for GuardedStream {
         if let Some(chunk) = this.first.pop_front() {
             return Poll::Ready(Some(Ok(chunk)));
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
-            let message = format!(
-                "the request passed its deadline of {} s",
-                this.deadline_secs
-            );
-            return this.fail(message);
+        if this.last_chunk >= this.deadline {
+            return this.deadline_passed();
         }
         match this.rest.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let next = Instant::now() + this.idle;
-                this.idle_timer.as_mut().reset(next);
+                this.last_chunk = Instant::now();
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -686,14 +703,25 @@ impl Stream for GuardedStream {
                 this.ticket.take();
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                if this.idle_timer.as_mut().poll(cx).is_ready() {
+            Poll::Pending => loop {
+                let now = Instant::now();
+                if now >= this.deadline {
+                    return this.deadline_passed();
+                }
+                let quiet_until = this.last_chunk + this.idle;
+                if now >= quiet_until {
                     let message =
                         format!("the upstream sent nothing for {} s", this.idle.as_secs());
                     return this.fail(message);
                 }
-                Poll::Pending
-            }
+                let wake = quiet_until.min(this.deadline);
+                if this.timer.deadline() != wake {
+                    this.timer.as_mut().reset(wake);
+                }
+                if this.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            },
         }
     }
 }
