@@ -49,6 +49,19 @@ pub enum Tier {
     Local,
 }
 
+impl Tier {
+    /// The name used in settings, budgets and usage records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Subscription => "subscription",
+            Tier::ApiKey => "api-key",
+            Tier::Cheap => "cheap",
+            Tier::Free => "free",
+            Tier::Local => "local",
+        }
+    }
+}
+
 /// Behaviour differences of an upstream that the request path must honour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -284,6 +297,19 @@ pub fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tier_names_match_their_serde_names() {
+        for tier in [
+            Tier::Subscription,
+            Tier::ApiKey,
+            Tier::Cheap,
+            Tier::Free,
+            Tier::Local,
+        ] {
+            assert_eq!(serde_json::to_value(tier).unwrap(), tier.as_str());
+        }
+    }
 
     #[test]
     fn builtin_catalog_loads_with_enough_providers() {

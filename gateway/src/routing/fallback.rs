@@ -362,9 +362,7 @@ fn note_attempt(record: &mut UsageRecord, candidate: &Candidate, account: &Accou
     record.provider = Some(candidate.provider.id.clone());
     record.upstream_model = Some(candidate.upstream_model.clone());
     record.connection_id = Some(account.id);
-    record.tier = serde_json::to_value(account.tier)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string));
+    record.tier = Some(account.tier.as_str().to_string());
 }
 
 fn hop(candidate: &Candidate, account: &Account, status: Option<u16>, error: String) -> Hop {

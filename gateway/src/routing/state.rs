@@ -549,11 +549,8 @@ fn blended_price(model: &crate::providers::ModelDef) -> f64 {
     (model.input * 3.0 + model.output) / 4.0
 }
 
-fn tier_name(account: &Account) -> String {
-    serde_json::to_value(account.tier)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+fn tier_name(account: &Account) -> &'static str {
+    account.tier.as_str()
 }
 
 fn breaker_json(
