@@ -1,15 +1,17 @@
 //! `omniroute-bench`: load benchmark of the release `omniroute` gateway in front of the release `mock-upstream`, all on 127.0.0.1.
 //!
 //! Usage: `omniroute-bench [--seconds N] [--drift-requests N] [--threads N]
-//! [--translate-requests N] [--translate-streams N]`
+//! [--translate-requests N] [--translate-streams N] [--routing-requests N] [--routing-only]`
 //! (`make bench` builds the release binaries first). Both servers run as
 //! child processes found next to this executable. A hyper 1 HTTP/1.1 load
 //! generator (one keep-alive connection per client) measures the mock
 //! directly and through the gateway, with 1 and 32 clients, non-stream and
 //! stream; then the gateway's memory and whether its latency drifts as it
-//! serves requests; then what translation costs (`translation.rs`). Exits
-//! non-zero when any request failed.
+//! serves requests; then what translation costs (`translation.rs`); then
+//! what routing costs (`routing.rs`: combo, fallback hop, skip; alone with
+//! `--routing-only`). Exits non-zero when any request failed.
 
+mod routing;
 mod translation;
 
 use std::collections::VecDeque;
@@ -63,6 +65,10 @@ struct Args {
     translate_requests: usize,
     /// Streams decoded and encoded by the in-process translation run.
     translate_streams: usize,
+    /// Requests per path of the routing run (one client).
+    routing_requests: usize,
+    /// Run only the routing benchmark.
+    routing_only: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -72,6 +78,8 @@ fn parse_args() -> Result<Args> {
         threads: 1,
         translate_requests: 300,
         translate_streams: 2_000,
+        routing_requests: 2_000,
+        routing_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,11 +98,16 @@ fn parse_args() -> Result<Args> {
             "--translate-streams" => {
                 args.translate_streams = value("--translate-streams")?.max(10) as usize
             }
+            "--routing-requests" => {
+                args.routing_requests = value("--routing-requests")?.max(10) as usize
+            }
+            "--routing-only" => args.routing_only = true,
             "-h" | "--help" => {
                 println!(
                     "omniroute-bench [--seconds N (measured window, default 4)] \
                      [--drift-requests N (default 20000)] [--threads N (load generator threads, default 1)] \
-                     [--translate-requests N (per path, default 300)] [--translate-streams N (in-process, default 2000)]"
+                     [--translate-requests N (per path, default 300)] [--translate-streams N (in-process, default 2000)] \
+                     [--routing-requests N (per path, default 2000)] [--routing-only]"
                 );
                 std::process::exit(0);
             }
@@ -132,6 +145,9 @@ fn run() -> Result<usize> {
         .ok_or_else(|| anyhow!("the bench executable has no directory"))?;
     let mock_bin = sibling(&bin_dir, "mock-upstream")?;
     let gateway_bin = sibling(&bin_dir, "omniroute")?;
+    if args.routing_only {
+        return routing::run(&bin_dir, args.routing_requests, args.threads);
+    }
 
     let (mock, mock_url) = Proc::spawn(
         "mock-upstream",
@@ -265,6 +281,14 @@ fn run() -> Result<usize> {
             None
         }
     };
+    println!();
+    match routing::run(&bin_dir, args.routing_requests, args.threads) {
+        Ok(routing_errors) => errors += routing_errors,
+        Err(e) => {
+            errors += 1;
+            println!("Routing benchmark failed: {e:#}");
+        }
+    }
     println!();
 
     let mut failures: Vec<String> = Vec::new();
