@@ -103,12 +103,6 @@ fn breaker_config(settings: &Settings) -> BreakerConfig {
     }
 }
 
-impl Default for RoutingState {
-    fn default() -> Self {
-        RoutingState::new(EventBus::new())
-    }
-}
-
 impl RoutingState {
     pub fn new(events: EventBus) -> RoutingState {
         let (changes, rx) = mpsc::unbounded_channel();
@@ -851,5 +845,184 @@ impl RecordObserver for RoutingState {
         for event in announce {
             self.publish(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::Catalog;
+    use crate::routing::plan::plan;
+    use crate::store::{self, SecretBox, connections::ConnectionInput, migrate};
+
+    fn snapshot(accounts: usize) -> Snapshot {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrate::apply(&mut conn).unwrap();
+        let sb = SecretBox::from_key([4; 32]);
+        for i in 0..accounts {
+            let input = ConnectionInput {
+                provider: "openai".into(),
+                name: format!("a{i}"),
+                api_key: Some(format!("key-{i}")),
+                priority: 1,
+                enabled: true,
+                ..Default::default()
+            };
+            store::connections::insert(&conn, &sb, &input, "api").unwrap();
+        }
+        Snapshot::build(&Catalog::builtin().unwrap(), &conn, &sb).unwrap()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            breaker_failure_threshold: 2,
+            ..Settings::default()
+        }
+    }
+
+    fn skip_kind(result: Result<Ticket, Skip>) -> SkipKind {
+        match result {
+            Ok(_) => panic!("admitted"),
+            Err(skip) => skip.kind,
+        }
+    }
+
+    #[test]
+    fn failures_open_the_connection_breaker_and_a_success_after_the_cooldown_closes_it() {
+        let snap = snapshot(1);
+        let candidate = plan(&snap, "openai/gpt-4.1", None).unwrap().candidates[0].clone();
+        let account = candidate.accounts[0].clone();
+        let state = Arc::new(RoutingState::new(EventBus::new()));
+        let mut events = state.events.subscribe();
+        let settings = settings();
+        let transient = Failure::Transient { status: Some(500) };
+        for t in [0, 10] {
+            let mut ticket = state.admit(&candidate, &account, &settings, t).unwrap();
+            ticket.failure(&transient, "500", &settings, t);
+        }
+        assert_eq!(
+            skip_kind(state.admit(&candidate, &account, &settings, 20)),
+            SkipKind::Breaker
+        );
+        assert!(matches!(
+            events.try_recv().unwrap().event,
+            Event::ProviderDown { .. }
+        ));
+        let after = 20 + settings.breaker_cooldown_secs as i64 * 1000;
+        let mut probe = state.admit(&candidate, &account, &settings, after).unwrap();
+        // While the probe is out, nobody else gets through.
+        assert_eq!(
+            skip_kind(state.admit(&candidate, &account, &settings, after)),
+            SkipKind::Breaker
+        );
+        probe.success(after);
+        drop(probe);
+        assert!(
+            state
+                .admit(&candidate, &account, &settings, after + 1)
+                .is_ok()
+        );
+        let kinds: Vec<&str> = std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| e.event.kind())
+            .collect();
+        assert!(kinds.contains(&"ProviderRecovered"), "{kinds:?}");
+    }
+
+    #[test]
+    fn a_rate_limit_cools_the_connection_until_the_hint_and_in_flight_counts_return_to_zero() {
+        let snap = snapshot(1);
+        let candidate = plan(&snap, "openai/gpt-4.1", None).unwrap().candidates[0].clone();
+        let account = candidate.accounts[0].clone();
+        let state = Arc::new(RoutingState::new(EventBus::new()));
+        let settings = settings();
+        let mut ticket = state.admit(&candidate, &account, &settings, 0).unwrap();
+        assert_eq!(state.report(0)["in_flight"].as_object().unwrap().len(), 2);
+        let limited = Failure::RateLimited {
+            until_ms: Some(5_000),
+            model_scoped: false,
+            exhausted: false,
+        };
+        ticket.failure(&limited, "429", &settings, 0);
+        drop(ticket);
+        assert!(state.report(0)["in_flight"].as_object().unwrap().is_empty());
+        let skip = state
+            .admit(&candidate, &account, &settings, 4_999)
+            .err()
+            .unwrap();
+        assert_eq!(
+            (skip.kind, skip.until_ms),
+            (SkipKind::RateLimited, Some(5_000))
+        );
+        assert!(
+            state
+                .why_unusable(&candidate, 4_999)
+                .unwrap()
+                .contains("cooling")
+        );
+        assert!(state.admit(&candidate, &account, &settings, 5_000).is_ok());
+    }
+
+    #[test]
+    fn an_auth_failure_disables_the_account_until_a_snapshot_brings_it_back() {
+        let snap = snapshot(1);
+        let candidate = plan(&snap, "openai/gpt-4.1", None).unwrap().candidates[0].clone();
+        let account = candidate.accounts[0].clone();
+        let state = Arc::new(RoutingState::new(EventBus::new()));
+        let mut changes = state.take_state_changes().unwrap();
+        assert!(state.take_state_changes().is_none(), "taken once");
+        let settings = settings();
+        let mut ticket = state.admit(&candidate, &account, &settings, 0).unwrap();
+        let state_set = ticket.failure(&Failure::Auth { status: 401 }, "401", &settings, 0);
+        assert_eq!(state_set, Some(AccountState::AuthFailed));
+        drop(ticket);
+        let change = changes.try_recv().unwrap();
+        assert_eq!(
+            (change.connection_id, change.state),
+            (account.id, AccountState::AuthFailed)
+        );
+        assert_eq!(
+            skip_kind(state.admit(&candidate, &account, &settings, 1)),
+            SkipKind::Disabled
+        );
+        // A snapshot that lists the account again means its state was cleared.
+        state.sync(&snap);
+        assert!(state.admit(&candidate, &account, &settings, 2).is_ok());
+    }
+
+    #[test]
+    fn an_exceeded_budget_skips_its_tier_and_is_announced_once() {
+        let snap = snapshot(1);
+        let candidate = plan(&snap, "openai/gpt-4.1", None).unwrap().candidates[0].clone();
+        let account = candidate.accounts[0].clone();
+        let state = Arc::new(RoutingState::new(EventBus::new()));
+        let mut events = state.events.subscribe();
+        let mut settings = settings();
+        settings.budgets = vec![crate::config::settings::Budget {
+            scope: "tier:api-key".into(),
+            daily_usd: Some(0.01),
+            monthly_usd: None,
+        }];
+        let mut snap_settings = snap;
+        snap_settings.settings = settings.clone();
+        state.sync(&snap_settings);
+        let now = crate::store::now_ms();
+        let record = UsageRecord {
+            ts: now,
+            provider: Some("openai".into()),
+            connection_id: Some(account.id),
+            tier: Some("api-key".into()),
+            cost: 0.02,
+            status: 200,
+            ..Default::default()
+        };
+        state.observe(&record);
+        state.observe(&record);
+        assert_eq!(
+            skip_kind(state.admit(&candidate, &account, &settings, now)),
+            SkipKind::Budget
+        );
+        let announced: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+        assert_eq!(announced.len(), 1, "{announced:?}");
+        assert_eq!(announced[0].event.kind(), "BudgetExceeded");
     }
 }
