@@ -13,6 +13,25 @@ use serde_json::Value;
 /// The gateway API key every test config declares.
 pub const TEST_KEY: &str = "sk-omni-test-key-0001";
 
+/// A mock upstream, and a gateway whose connections point at it.
+pub async fn mock_and_gateway() -> (mock::MockUpstream, TestGateway) {
+    let mock = mock::MockUpstream::start().await;
+    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
+    (mock, gw)
+}
+
+/// The JSON body of a response that must have `status` (`null` when empty).
+pub async fn json_of(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
 /// A config file pointing the `openai`, `anthropic`, `openai-responses` and
 /// `gemini` catalog providers and a user provider `mock` at the mock
 /// upstream whose base URL (`http://127.0.0.1:P/v1`) is `mock_base_url`.

@@ -1,14 +1,8 @@
 //! Black-box tests of OpenAI Chat Completions callers served by an Anthropic Messages upstream.
 
-use omniroute_tests::mock::{self, MockUpstream};
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::mock::{self};
+use omniroute_tests::mock_and_gateway;
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn chat(model: &str, stream: bool) -> Value {
     json!({
@@ -21,7 +15,7 @@ fn chat(model: &str, stream: bool) -> Value {
 
 #[tokio::test]
 async fn a_completion_is_answered_by_claude() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut body = chat("anthropic/claude-sonnet-4-5", false);
     body.as_object_mut().unwrap().remove("stream_options");
     let response = gw
@@ -63,7 +57,7 @@ async fn a_completion_is_answered_by_claude() {
 
 #[tokio::test]
 async fn a_streamed_completion_is_answered_by_claude_in_openai_chunks() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let text = gw
         .post("/v1/chat/completions")
         .json(&chat("anthropic/claude-sonnet-4-5", true))
@@ -105,7 +99,7 @@ async fn a_streamed_completion_is_answered_by_claude_in_openai_chunks() {
 
 #[tokio::test]
 async fn claude_errors_come_back_as_openai_errors() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     // The broken stream first: the 429 below cools the only connection down.
     let text = gw
         .post("/v1/chat/completions")

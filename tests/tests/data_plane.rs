@@ -4,14 +4,8 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use omniroute_tests::mock::{self, MockUpstream};
-use omniroute_tests::{TEST_KEY, TestGateway, mock_config};
+use omniroute_tests::{TEST_KEY, TestGateway, mock_and_gateway, mock_config};
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
@@ -39,7 +33,7 @@ async fn error_of(response: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test]
 async fn non_stream_completion_is_forwarded_with_model_and_key_rewritten() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/chat/completions")
         .json(&chat("openai/gpt-4.1"))
@@ -68,7 +62,7 @@ async fn non_stream_completion_is_forwarded_with_model_and_key_rewritten() {
 
 #[tokio::test]
 async fn usage_is_recorded_with_tokens_and_catalog_cost() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     gw.post("/v1/chat/completions")
         .json(&chat("openai/gpt-4.1"))
         .send()
@@ -95,7 +89,7 @@ async fn usage_is_recorded_with_tokens_and_catalog_cost() {
 
 #[tokio::test]
 async fn stream_chunks_arrive_as_the_upstream_sends_them() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let mut body = chat("mock/slow-stream");
     body["stream"] = json!(true);
     let started = Instant::now();
@@ -142,7 +136,7 @@ async fn stream_chunks_arrive_as_the_upstream_sends_them() {
 
 #[tokio::test]
 async fn stream_usage_is_counted_and_forwarded_when_asked() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut body = chat("openai/gpt-4.1");
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
@@ -195,7 +189,7 @@ async fn stream_usage_is_counted_and_forwarded_when_asked() {
 
 #[tokio::test]
 async fn vendor_fields_are_stripped_from_responses_and_chunks() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let text = gw
         .post("/v1/chat/completions")
         .json(&chat("mock/vendor-fields"))
@@ -245,7 +239,7 @@ async fn upstream_errors_keep_their_status_and_message() {
         ("mock/error-500", 500, "server had an error"),
         ("mock/error-502-html", 502, "502 Bad Gateway"),
     ] {
-        let (_mock, gw) = setup().await;
+        let (_mock, gw) = mock_and_gateway().await;
         let response = gw
             .post("/v1/chat/completions")
             .json(&chat(model))
@@ -267,7 +261,7 @@ async fn upstream_errors_keep_their_status_and_message() {
 
 #[tokio::test]
 async fn a_stream_that_breaks_ends_with_an_error_event() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let mut body = chat("mock/break-stream");
     body["stream"] = json!(true);
     let text = gw
@@ -288,7 +282,7 @@ async fn a_stream_that_breaks_ends_with_an_error_event() {
 
 #[tokio::test]
 async fn an_abandoned_stream_still_gets_its_usage_record() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let mut body = chat("mock/slow-stream");
     body["stream"] = json!(true);
     let response = gw
@@ -308,7 +302,7 @@ async fn an_abandoned_stream_still_gets_its_usage_record() {
 
 #[tokio::test]
 async fn gateway_errors_are_openai_json_with_the_right_status() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let url = format!("{}/v1/chat/completions", gw.url);
 
     let (status, body) = error_of(
@@ -435,7 +429,7 @@ async fn an_unreachable_upstream_is_a_502() {
 
 #[tokio::test]
 async fn x_api_key_header_and_path_aliases_reach_the_same_handlers() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     for path in [
         "/v1/chat/completions",
         "/chat/completions",
@@ -459,7 +453,7 @@ async fn x_api_key_header_and_path_aliases_reach_the_same_handlers() {
 
 #[tokio::test]
 async fn models_lists_only_providers_with_a_connection() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let body: Value = gw
         .get("/v1/models")
         .send()
@@ -522,7 +516,7 @@ async fn key_model_permissions_are_enforced() {
 
 #[tokio::test]
 async fn concurrent_requests_all_succeed_and_are_all_recorded() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let mut tasks = Vec::new();
     for i in 0..64 {
         let request = gw.post("/v1/chat/completions").json(&json!({
@@ -544,7 +538,7 @@ async fn concurrent_requests_all_succeed_and_are_all_recorded() {
 
 #[tokio::test]
 async fn a_caller_that_hangs_up_before_the_reply_still_gets_a_record() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let result = gw
         .post("/v1/chat/completions")
         .json(&chat("mock/slow-reply"))

@@ -4,15 +4,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use omniroute::observe::events::Event;
-use omniroute_tests::mock::{self, MockUpstream};
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::mock::{self};
+use omniroute_tests::{TestGateway, mock_and_gateway};
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn chat(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "Say hello"}]})
@@ -63,7 +57,7 @@ fn entry<'a>(health: &'a Value, provider: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn health_reports_per_provider_latency_and_success() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     some_traffic(&gw).await;
     let health = health_with(&gw, "openai", 3).await;
 
@@ -125,7 +119,7 @@ async fn health_reports_per_provider_latency_and_success() {
 
 #[tokio::test]
 async fn reset_forgets_the_metrics() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     some_traffic(&gw).await;
     health_with(&gw, "openai", 3).await;
     let response = gw.post("/api/health/reset").send().await.unwrap();
@@ -138,7 +132,7 @@ async fn reset_forgets_the_metrics() {
 
 #[tokio::test]
 async fn metrics_expose_counters_in_prometheus_text() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     some_traffic(&gw).await;
     health_with(&gw, "openai", 3).await;
 
@@ -189,7 +183,7 @@ async fn metrics_expose_counters_in_prometheus_text() {
 
 #[tokio::test]
 async fn the_health_surface_needs_a_full_access_key() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     for (method, path) in [
         ("GET", "/api/health"),
         ("POST", "/api/health/reset"),
@@ -239,7 +233,7 @@ fn recovered(provider: &str) -> Event {
 
 #[tokio::test]
 async fn events_stream_live_and_replay_after_since() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let bus = gw.handle.as_ref().expect("running").events().clone();
     bus.publish(recovered("before"));
 
@@ -308,7 +302,7 @@ async fn events_stream_live_and_replay_after_since() {
 
 #[tokio::test]
 async fn shutdown_is_prompt_with_an_event_stream_open() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let response = gw.get("/api/events").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let mut stream = response.bytes_stream();

@@ -2,25 +2,8 @@
 
 use omniroute::{Gateway, Options};
 use omniroute_tests::mock::MockUpstream;
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::{TestGateway, json_of, mock_and_gateway, mock_config};
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    let got = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
 
 /// The error message of a JSON error body.
 fn message(body: &Value) -> &str {
@@ -29,7 +12,7 @@ fn message(body: &Value) -> &str {
 
 #[tokio::test]
 async fn combos_crud_round_trip_with_toggle_and_conflicts() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let anonymous = gw
         .http
         .get(format!("{}/api/combos", gw.url))
@@ -276,7 +259,7 @@ async fn combos_crud_round_trip_with_toggle_and_conflicts() {
 
 #[tokio::test]
 async fn connection_routing_fields_round_trip_and_state_can_be_cleared() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let created = json_of(
         gw.post("/api/connections")
             .json(
@@ -450,7 +433,7 @@ models = ["groq/llama-3.3-70b", "my-stack", "mock/*"]
 
 #[tokio::test]
 async fn the_spend_report_sums_the_month_and_shows_budgets() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let send = |model: &str| {
         gw.post("/v1/chat/completions")
             .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))

@@ -2,29 +2,12 @@
 
 use axum::routing::post;
 use omniroute_tests::mock::MockUpstream;
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::{TestGateway, json_of, mock_and_gateway, mock_config};
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    let got = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
 
 #[tokio::test]
 async fn the_api_needs_a_gateway_key() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     for path in [
         "/api/providers",
         "/api/connections",
@@ -44,7 +27,7 @@ async fn the_api_needs_a_gateway_key() {
 
 #[tokio::test]
 async fn providers_list_the_catalog_and_user_providers() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let list = json_of(gw.get("/api/providers").send().await.unwrap(), 200).await;
     let providers = list["data"].as_array().unwrap();
     assert!(providers.len() >= 27, "{}", providers.len());
@@ -96,7 +79,7 @@ async fn providers_list_the_catalog_and_user_providers() {
 
 #[tokio::test]
 async fn connections_crud_never_shows_the_key_and_takes_effect_at_once() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let model = json!({"model": "deepseek/deepseek-v4-pro", "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(
         gw.post("/v1/chat/completions")
@@ -244,7 +227,7 @@ async fn connections_crud_never_shows_the_key_and_takes_effect_at_once() {
 
 #[tokio::test]
 async fn connection_test_uses_models_then_falls_back_to_a_tiny_chat() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let conns = json_of(gw.get("/api/connections").send().await.unwrap(), 200).await;
     let openai_id = conns["data"]
         .as_array()
@@ -355,7 +338,7 @@ async fn connection_test_uses_models_then_falls_back_to_a_tiny_chat() {
 
 #[tokio::test]
 async fn keys_are_shown_once_and_revocation_takes_effect() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let created = json_of(
         gw.post("/api/keys")
             .json(&json!({"name": "laptop", "models": ["openai/*"]}))
@@ -428,7 +411,7 @@ async fn keys_are_shown_once_and_revocation_takes_effect() {
 
 #[tokio::test]
 async fn settings_are_validated_and_applied() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let settings = json_of(gw.get("/api/settings").send().await.unwrap(), 200).await;
     assert_eq!(settings["usage_retention_days"], 90);
     assert_eq!(settings["require_api_key"], true);
@@ -466,7 +449,7 @@ async fn settings_are_validated_and_applied() {
 
 #[tokio::test]
 async fn usage_filters_narrow_the_log() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let send = |model: &str| {
         gw.post("/v1/chat/completions")
             .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
@@ -576,7 +559,7 @@ async fn only_full_access_keys_manage_and_errors_stay_json() {
 
 #[tokio::test]
 async fn the_last_full_access_key_cannot_be_revoked() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let keys = json_of(gw.get("/api/keys").send().await.unwrap(), 200).await;
     let ci = keys["data"][0]["id"].as_i64().unwrap();
     let revoke = |id: i64| gw.delete(&format!("/api/keys/{id}")).send();
@@ -601,7 +584,7 @@ async fn the_last_full_access_key_cannot_be_revoked() {
 
 #[tokio::test]
 async fn a_connection_holds_a_key_or_an_env_var_never_both() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let created = json_of(
         gw.post("/api/connections")
             .json(&json!({"provider": "groq", "name": "g", "api_key": "gsk-1234567890"}))
@@ -649,7 +632,7 @@ async fn a_connection_holds_a_key_or_an_env_var_never_both() {
 
 #[tokio::test]
 async fn usage_pages_end_with_no_next_cursor() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     for _ in 0..3 {
         gw.post("/v1/chat/completions").json(&json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "hi"}]})).send().await.unwrap();
     }

@@ -1,14 +1,8 @@
 //! Black-box tests of `POST /v1/messages` (Anthropic Messages) served by a mock OpenAI Chat upstream.
 
-use omniroute_tests::mock::{self, MockUpstream};
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::mock::{self};
+use omniroute_tests::mock_and_gateway;
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn message(model: &str, stream: bool) -> Value {
     json!({
@@ -41,7 +35,7 @@ fn sse_events(text: &str) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn a_message_is_answered_from_an_openai_upstream() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/messages")
         .json(&message("openai/gpt-4.1", false))
@@ -90,7 +84,7 @@ async fn a_message_is_answered_from_an_openai_upstream() {
 
 #[tokio::test]
 async fn a_streamed_message_has_anthropic_events_in_order() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/messages")
         .json(&message("openai/gpt-4.1", true))
@@ -141,7 +135,7 @@ async fn a_streamed_message_has_anthropic_events_in_order() {
 
 #[tokio::test]
 async fn errors_are_anthropic_error_objects() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let cases = [
         (
             gw.http
@@ -193,7 +187,7 @@ async fn errors_are_anthropic_error_objects() {
 
 #[tokio::test]
 async fn a_broken_upstream_stream_ends_with_an_error_event() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let text = gw
         .post("/v1/messages")
         .json(&message("mock/break-stream", true))
@@ -217,7 +211,7 @@ async fn a_broken_upstream_stream_ends_with_an_error_event() {
 
 #[tokio::test]
 async fn a_message_to_an_anthropic_upstream_is_passed_through() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut request = message("anthropic/claude-sonnet-4-5", false);
     request["system"][0]["cache_control"] = json!({"type": "ephemeral"});
     request["metadata"] = json!({"user_id": "u-1"});
@@ -286,7 +280,7 @@ async fn a_message_to_an_anthropic_upstream_is_passed_through() {
 
 #[tokio::test]
 async fn tokens_are_counted_by_claude_or_estimated() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let counted: Value = gw
         .post("/v1/messages/count_tokens")
         .json(&json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}))
@@ -320,7 +314,7 @@ async fn tokens_are_counted_by_claude_or_estimated() {
 
 #[tokio::test]
 async fn a_broken_anthropic_passthrough_stream_ends_with_an_anthropic_error_event() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let text = gw
         .post("/v1/messages")
         .json(&message("anthropic/break-stream", true))

@@ -4,15 +4,9 @@ use std::time::Duration;
 
 use omniroute_tests::mock::proxy::{MockProxy, dead_proxy_url};
 use omniroute_tests::mock::{self, MockUpstream};
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::{TestGateway, mock_and_gateway};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
@@ -38,7 +32,7 @@ async fn ask_ok(gw: &TestGateway, model: &str) -> Value {
 
 #[tokio::test]
 async fn the_global_proxy_carries_upstream_calls_until_it_is_cleared() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let http = MockProxy::http().await;
     gw.patch_settings(json!({"proxy": http.url()})).await;
 
@@ -80,7 +74,7 @@ async fn the_global_proxy_carries_upstream_calls_until_it_is_cleared() {
 
 #[tokio::test]
 async fn a_provider_proxy_overrides_the_global_one() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let http = MockProxy::http().await;
     let socks = MockProxy::socks5().await;
     gw.patch_settings(json!({"proxy": http.url(), "provider_proxies": {"openai": socks.url()}}))
@@ -127,7 +121,7 @@ async fn a_provider_proxy_overrides_the_global_one() {
 
 #[tokio::test]
 async fn a_connection_proxy_overrides_the_provider_and_global_ones() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let global = MockProxy::http().await;
     let provider = MockProxy::socks5().await;
     let own = MockProxy::http().await;
@@ -168,7 +162,7 @@ async fn a_connection_proxy_overrides_the_provider_and_global_ones() {
 
 #[tokio::test]
 async fn a_dead_proxy_is_a_clear_gateway_error_and_the_gateway_keeps_serving() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let dead = dead_proxy_url();
     // No retries: the point is the error, not the backoff.
     gw.patch_settings(json!({"proxy": dead, "retry_attempts": 0}))
@@ -199,7 +193,7 @@ async fn a_dead_proxy_is_a_clear_gateway_error_and_the_gateway_keeps_serving() {
 
 #[tokio::test]
 async fn proxy_settings_are_validated() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     for patch in [
         json!({"proxy": "ftp://127.0.0.1:21"}),
         json!({"proxy": "not a url"}),

@@ -5,14 +5,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use omniroute_tests::mock::MockUpstream;
-use omniroute_tests::{TestGateway, mock_config};
+use omniroute_tests::{TestGateway, mock_and_gateway};
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
@@ -75,7 +69,7 @@ const CHAT: &str = "/v1/chat/completions";
 
 #[tokio::test]
 async fn a_repeated_idempotency_key_replays_the_first_answer() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let body = chat("openai/gpt-4.1");
     let key = Some(("Idempotency-Key", "idem-1"));
     let first = post_with(&gw, CHAT, key, &body).await;
@@ -117,7 +111,7 @@ async fn a_repeated_idempotency_key_replays_the_first_answer() {
 
 #[tokio::test]
 async fn a_key_is_forgotten_five_seconds_after_its_answer() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let body = chat("openai/gpt-4.1");
     let key = Some(("Idempotency-Key", "idem-late"));
     post_with(&gw, CHAT, key, &body).await;
@@ -130,7 +124,7 @@ async fn a_key_is_forgotten_five_seconds_after_its_answer() {
 
 #[tokio::test]
 async fn the_same_key_with_another_body_is_a_422_in_the_callers_format() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let key = Some(("Idempotency-Key", "reused"));
     let first = post_with(&gw, CHAT, key, &chat("openai/gpt-4.1")).await;
     assert_eq!(first.0, 200);
@@ -172,7 +166,7 @@ async fn the_same_key_with_another_body_is_a_422_in_the_callers_format() {
 
 #[tokio::test]
 async fn a_repeat_joins_a_stream_in_flight_and_gets_all_of_it() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut body = chat("mock/slow-stream");
     body["stream"] = json!(true);
     let leader = gw
@@ -235,7 +229,7 @@ async fn a_repeat_joins_a_stream_in_flight_and_gets_all_of_it() {
 
 #[tokio::test]
 async fn identical_streams_at_temperature_zero_share_one_call_while_it_runs() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut body = chat("mock/slow-stream");
     body["stream"] = json!(true);
     body["temperature"] = json!(0);
@@ -273,7 +267,7 @@ async fn identical_streams_at_temperature_zero_share_one_call_while_it_runs() {
 
 #[tokio::test]
 async fn concurrent_identical_requests_at_temperature_zero_share_one_upstream_call() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut body = chat("mock/slow-reply");
     body["temperature"] = json!(0);
     let answers = join_all((0..5).map(|_| post_with(&gw, CHAT, None, &body))).await;
@@ -298,7 +292,7 @@ async fn concurrent_identical_requests_at_temperature_zero_share_one_upstream_ca
 
 #[tokio::test]
 async fn a_regenerate_above_the_threshold_or_without_temperature_is_never_shared() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut warm = chat("mock/slow-reply");
     warm["temperature"] = json!(0.7);
     let plain = chat("mock/slow-reply");
@@ -314,7 +308,7 @@ async fn a_regenerate_above_the_threshold_or_without_temperature_is_never_shared
 
 #[tokio::test]
 async fn the_cache_serves_repeats_whole_or_streamed_until_turned_off() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     set(&gw, json!({"response_cache_enabled": true})).await;
     let body = chat("openai/gpt-4.1");
     let first = post_with(&gw, CHAT, None, &body).await;
@@ -345,7 +339,7 @@ async fn the_cache_serves_repeats_whole_or_streamed_until_turned_off() {
 
 #[tokio::test]
 async fn cached_answers_expire_after_their_ttl() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     set(
         &gw,
         json!({"response_cache_enabled": true, "response_cache_ttl_secs": 1}),
@@ -364,7 +358,7 @@ async fn cached_answers_expire_after_their_ttl() {
 
 #[tokio::test]
 async fn errors_and_broken_streams_are_not_cached() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     set(&gw, json!({"response_cache_enabled": true})).await;
 
     let error = chat("openai/error-400");
@@ -392,7 +386,7 @@ async fn errors_and_broken_streams_are_not_cached() {
 
 #[tokio::test]
 async fn gemini_calls_replay_by_key_and_refuse_a_reused_one_in_gemini_shape() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let path = "/v1beta/models/gemini/gemini-2.5-flash:generateContent";
     let upstream = "/v1beta/models/gemini-2.5-flash:generateContent";
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]});
@@ -423,7 +417,7 @@ async fn gemini_calls_replay_by_key_and_refuse_a_reused_one_in_gemini_shape() {
 
 #[tokio::test]
 async fn another_caller_never_gets_this_callers_answers() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     set(&gw, json!({"response_cache_enabled": true})).await;
     let created: Value = gw
         .post("/api/keys")
@@ -463,7 +457,7 @@ async fn another_caller_never_gets_this_callers_answers() {
 
 #[tokio::test]
 async fn a_caller_the_handler_would_refuse_gets_nothing_shared() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let body = chat("openai/gpt-4.1");
     let key = ("Idempotency-Key", "auth-1");
     post_with(&gw, CHAT, Some(key), &body).await;

@@ -1,14 +1,7 @@
 //! Black-box tests of the translation hub: the Gemini and Responses endpoints, same-format passthrough, errors in the caller's format, and the lessons from other gateways' bugs.
 
-use omniroute_tests::mock::MockUpstream;
-use omniroute_tests::{TEST_KEY, TestGateway, mock_config};
+use omniroute_tests::{TEST_KEY, mock_and_gateway};
 use serde_json::{Value, json};
-
-async fn setup() -> (MockUpstream, TestGateway) {
-    let mock = MockUpstream::start().await;
-    let gw = TestGateway::start(&mock_config(&mock.base_url())).await;
-    (mock, gw)
-}
 
 fn gemini_body(text: &str) -> Value {
     json!({
@@ -42,7 +35,7 @@ fn sse_events(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_gemini_client_is_served_by_claude_with_a_key_in_the_query() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = reqwest::Client::new()
         .post(format!(
             "{}/v1beta/models/anthropic/claude-sonnet-4-5:generateContent?key={TEST_KEY}",
@@ -75,7 +68,7 @@ async fn a_gemini_client_is_served_by_claude_with_a_key_in_the_query() {
 
 #[tokio::test]
 async fn a_gemini_stream_with_an_encoded_model_name_is_served_by_openai() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1beta/models/openai%2Fgpt-4.1:streamGenerateContent?alt=sse")
         .header("x-goog-api-key", TEST_KEY)
@@ -105,7 +98,7 @@ async fn a_gemini_stream_with_an_encoded_model_name_is_served_by_openai() {
 
 #[tokio::test]
 async fn the_google_genai_default_path_and_the_openai_model_lookup_share_v1_models() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/models/anthropic/claude-sonnet-4-5:generateContent")
         .json(&gemini_body("Say hello"))
@@ -124,7 +117,7 @@ async fn the_google_genai_default_path_and_the_openai_model_lookup_share_v1_mode
 
 #[tokio::test]
 async fn gemini_lists_models_and_answers_errors_in_its_own_format() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let list: Value = gw.get_json("/v1beta/models").await;
     let names: Vec<&str> = list["models"]
         .as_array()
@@ -178,7 +171,7 @@ async fn gemini_lists_models_and_answers_errors_in_its_own_format() {
 
 #[tokio::test]
 async fn a_gemini_request_for_gemini_is_forwarded_untouched() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let body = json!({
         "contents": [{"role": "user", "parts": [{"text": "Say hello", "thoughtSignature": "keep-me"}]}],
         "generationConfig": {"thinkingConfig": {"includeThoughts": true}},
@@ -216,7 +209,7 @@ fn responses_body(model: &str, stream: bool) -> Value {
 
 #[tokio::test]
 async fn a_responses_client_is_served_by_claude() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/responses")
         .json(&responses_body("anthropic/claude-sonnet-4-5", false))
@@ -246,7 +239,7 @@ async fn a_responses_client_is_served_by_claude() {
 
 #[tokio::test]
 async fn a_responses_stream_from_gemini_has_the_full_event_lifecycle() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let text = gw
         .post_text(
             "/v1/responses",
@@ -282,7 +275,7 @@ async fn a_responses_stream_from_gemini_has_the_full_event_lifecycle() {
 
 #[tokio::test]
 async fn a_responses_request_for_a_responses_upstream_keeps_everything_but_the_model() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let mut body = responses_body("openai-responses/gpt-5", false);
     body["input"].as_array_mut().unwrap().push(
         json!({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"}),
@@ -298,7 +291,7 @@ async fn a_responses_request_for_a_responses_upstream_keeps_everything_but_the_m
 
 #[tokio::test]
 async fn previous_response_id_is_refused_clearly() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let mut body = responses_body("anthropic/claude-sonnet-4-5", false);
     body["previous_response_id"] = json!("resp_123");
     let response = gw.post("/v1/responses").json(&body).send().await.unwrap();
@@ -315,7 +308,7 @@ async fn previous_response_id_is_refused_clearly() {
 
 #[tokio::test]
 async fn an_upstream_failure_event_is_an_error_for_the_caller_never_an_empty_200() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     // Responses upstream -> Chat caller, non-stream: the failure is an error status.
     let response = gw
         .post("/v1/chat/completions")
@@ -352,7 +345,7 @@ async fn an_upstream_failure_event_is_an_error_for_the_caller_never_an_empty_200
 
 #[tokio::test]
 async fn a_stream_that_loses_its_terminal_event_is_closed_for_every_caller() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let chat = gw
         .post_text(
             "/v1/chat/completions",
@@ -387,7 +380,7 @@ async fn a_stream_that_loses_its_terminal_event_is_closed_for_every_caller() {
 
 #[tokio::test]
 async fn max_tokens_beyond_the_model_cap_is_clamped_not_refused() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/chat/completions")
         .json(
@@ -403,7 +396,7 @@ async fn max_tokens_beyond_the_model_cap_is_clamped_not_refused() {
 
 #[tokio::test]
 async fn openai_gets_max_completion_tokens_and_no_foreign_reasoning() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/messages")
         .json(&json!({"model": "openai/gpt-4.1", "max_tokens": 500,
@@ -428,7 +421,7 @@ async fn openai_gets_max_completion_tokens_and_no_foreign_reasoning() {
 
 #[tokio::test]
 async fn empty_tool_names_are_refused_in_the_callers_format() {
-    let (mock, gw) = setup().await;
+    let (mock, gw) = mock_and_gateway().await;
     let response = gw
         .post("/v1/messages")
         .json(&json!({"model": "openai/gpt-4.1", "max_tokens": 50,
@@ -445,7 +438,7 @@ async fn empty_tool_names_are_refused_in_the_callers_format() {
 
 #[tokio::test]
 async fn think_tags_from_an_openai_upstream_become_reasoning() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     // A Responses caller gets the reasoning as a reasoning item.
     let text = gw
         .post_text(
@@ -488,7 +481,7 @@ async fn think_tags_from_an_openai_upstream_become_reasoning() {
 
 #[tokio::test]
 async fn the_translate_api_converts_requests_and_responses() {
-    let (_mock, gw) = setup().await;
+    let (_mock, gw) = mock_and_gateway().await;
     let request = gw
         .post("/api/translate")
         .json(&json!({"from": "openai", "to": "gemini", "kind": "request", "body": {
