@@ -1,24 +1,14 @@
 """The real Claude Code CLI (from npm) talks to OmniRoute, which serves it from a mock OpenAI upstream."""
 
-import json
 import os
 import subprocess
-import urllib.request
+import time
 
 import pytest
 
-from conftest import ROOT, TEST_KEY
+from conftest import ROOT, TEST_KEY, rows_since, usage_rows
 
 CLAUDE = ROOT / "tests" / "cli" / "node_modules" / ".bin" / "claude"
-
-
-def usage_rows(gateway_url):
-    request = urllib.request.Request(
-        gateway_url.removesuffix("/v1") + "/api/usage?limit=1000",
-        headers={"Authorization": f"Bearer {TEST_KEY}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]
 
 
 @pytest.mark.parametrize(
@@ -50,8 +40,13 @@ def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path, model, an
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == answer
-    after = usage_rows(gateway_url)
-    rows = after[: len(after) - before]  # newest first
+    # Claude Code's streamed call is the one that answers; usage is committed
+    # in batches just after a request ends, so wait for that row.
+    rows = rows_since(gateway_url, before)
+    deadline = time.monotonic() + 5
+    while not any(r["stream"] for r in rows) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = rows_since(gateway_url, before)
     assert rows, "the gateway recorded Claude Code's request"
     assert all(r["inbound_format"] == "anthropic" for r in rows)
     assert all(r["provider"] == provider and r["status"] == 200 for r in rows)
