@@ -7,26 +7,81 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 20128
 
-.PHONY: run test bench lint build deps-rust deps-python deps-cli fmt clean
+.PHONY: run test bench lint build ui e2e deps-rust deps-python deps-cli deps-ui deps-e2e fmt clean
 
-run: deps-rust
+run: deps-rust ui
 	$(CARGO) build --release -p omniroute
 	./target/release/omniroute --port $(PORT)
 
 test: deps-rust deps-python deps-cli lint build
 	$(CARGO) test --workspace
+	$(CARGO) test --manifest-path ui/Cargo.toml
 	$(PY) -m pytest -q tests/python
+	$(MAKE) e2e
 
 bench: deps-rust
 	$(CARGO) build --release --workspace --bins
 	./target/release/omniroute-bench
 
-build:
+build: ui
 	$(CARGO) build --workspace --bins
 
 lint: deps-rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path ui/Cargo.toml --all -- --check
+	$(CARGO) clippy --manifest-path ui/Cargo.toml --all-targets -- -D warnings
+
+# The dashboard (ui/, its own cargo workspace) compiled to wasm32, bound with
+# wasm-bindgen, and laid out in ui/dist, which the gateway embeds at build.
+# Where rustup lacks the wasm32 target, Debian's Rust builds it (DESIGN.md).
+WASM_TARGET := wasm32-unknown-unknown
+WASM_BINDGEN := .tools/bin/wasm-bindgen
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' ui/Cargo.lock)
+HAVE_RUSTUP_WASM = $(shell rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) && echo yes)
+
+ui: deps-ui
+	@if [ "$(HAVE_RUSTUP_WASM)" = yes ]; then \
+		$(CARGO) build --release --target $(WASM_TARGET) --manifest-path ui/Cargo.toml; \
+	else \
+		cd ui && RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
+		/usr/bin/cargo build --release -Z build-std=std,panic_abort --target $(WASM_TARGET); \
+	fi
+	rm -rf ui/dist.new && mkdir -p ui/dist.new/pkg
+	$(WASM_BINDGEN) --target web --no-typescript --remove-name-section --remove-producers-section --out-dir ui/dist.new/pkg \
+		ui/target/$(WASM_TARGET)/release/omniroute_ui.wasm
+	@if command -v wasm-opt >/dev/null; then \
+		wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+			-o ui/dist.new/pkg/omniroute_ui_bg.wasm ui/dist.new/pkg/omniroute_ui_bg.wasm; fi
+	cp ui/index.html ui/dist.new/
+	cp -r ui/assets ui/dist.new/assets
+	cat ui/style.css $$(ls ui/styles/*.css 2>/dev/null | sort) > ui/dist.new/style.css
+	@# Replace the old build in one step, and only when it changed, so the
+	@# gateway is not rebuilt for nothing.
+	@if diff -rq ui/dist ui/dist.new >/dev/null 2>&1; then rm -rf ui/dist.new; \
+		else rm -rf ui/dist && mv ui/dist.new ui/dist; fi
+
+deps-ui:
+	@if [ "$(HAVE_RUSTUP_WASM)" != yes ]; then \
+		if command -v rustup >/dev/null && rustup target add $(WASM_TARGET); then :; \
+		elif [ ! -x /usr/bin/cargo ] || ! command -v wasm-ld >/dev/null; then \
+			apt-get update && apt-get install -y rustc-web cargo-web rust-web-src lld; fi; \
+	fi
+	@[ "$$($(WASM_BINDGEN) --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
+		$(CARGO) install --root .tools wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# Browser tests of the dashboard in headless Chromium (tests/e2e), against
+# the debug binaries `build` made.
+e2e: deps-e2e
+	cd tests/e2e && npm test
+
+deps-e2e: tests/e2e/node_modules/.installed
+	@[ -x /usr/bin/chromium ] || { apt-get update && apt-get install -y chromium; }
+
+tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && apt-get install -y nodejs npm; }
+	cd tests/e2e && npm ci --no-audit --no-fund
+	touch $@
 
 fmt:
 	$(CARGO) fmt --all
@@ -58,7 +113,7 @@ tests/cli/node_modules/.installed: tests/cli/package.json tests/cli/package-lock
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) tests/cli/node_modules
+	rm -rf $(VENV) tests/cli/node_modules tests/e2e/node_modules ui/target ui/dist .tools
 
 # Fuzzing the translation codecs (docs/FUZZING.md): every cargo-fuzz target
 # in fuzz/ runs FUZZ_SECONDS; any crash fails the target. Seeds come from

@@ -58,12 +58,16 @@ pub enum StartError {
     },
     #[error("cannot start the usage writer: {0}")]
     Writer(rusqlite::Error),
+    #[error("{0} must have at least {min} characters", min = store::dashboard_auth::MIN_PASSWORD_LEN)]
+    ShortPassword(&'static str),
 }
 
 /// A running gateway.
 pub struct Handle {
     addr: SocketAddr,
     generated_api_key: Option<String>,
+    generated_dashboard_password: Option<String>,
+    app: api::App,
     data_dir: PathBuf,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -86,6 +90,26 @@ impl Handle {
     /// The API key made on a first start with no key at all; shown once.
     pub fn generated_api_key(&self) -> Option<&str> {
         self.generated_api_key.as_deref()
+    }
+
+    /// The dashboard password made on a first start without `INITIAL_PASSWORD`; shown once.
+    pub fn generated_dashboard_password(&self) -> Option<&str> {
+        self.generated_dashboard_password.as_deref()
+    }
+
+    /// A one-time token that signs a dashboard window in (valid two minutes).
+    pub fn issue_login_token(&self) -> String {
+        self.app.dashboard.issue_token(store::now_ms())
+    }
+
+    /// The dashboard's address carrying a fresh one-time login token: the
+    /// desktop window opens it so the user is never asked for the password.
+    pub fn dashboard_login_url(&self) -> String {
+        format!(
+            "{}/dashboard/?login_token={}",
+            self.url(),
+            self.issue_login_token()
+        )
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -122,6 +146,28 @@ impl Handle {
 /// Entry point for the binary, the desktop shell and tests.
 pub struct Gateway;
 
+/// Sets a new dashboard password in the data dir's database (`password`, or
+/// a generated one, which is returned) and ends every session. Safe while a
+/// gateway runs on the same data dir: SQLite (WAL) serialises the write, and
+/// sessions are checked against the database on every call.
+pub fn reset_dashboard_password(
+    data_dir: &Path,
+    password: Option<String>,
+) -> Result<String, StartError> {
+    if password
+        .as_ref()
+        .is_some_and(|p| p.chars().count() < store::dashboard_auth::MIN_PASSWORD_LEN)
+    {
+        return Err(StartError::ShortPassword("the new dashboard password"));
+    }
+    prepare_data_dir(data_dir)?;
+    let mut conn = store::open_connection(&data_dir.join(DB_FILE)).map_err(StoreError::from)?;
+    store::migrate::apply(&mut conn)?;
+    let password = password.unwrap_or_else(store::dashboard_auth::generate_password);
+    store::dashboard_auth::set_password(&mut conn, &password, None, store::now_ms())?;
+    Ok(password)
+}
+
 impl Gateway {
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         prepare_data_dir(&options.data_dir)?;
@@ -137,6 +183,8 @@ impl Gateway {
             file.apply(&store, &catalog)?;
         }
         let generated_api_key = ensure_an_api_key(&store)?;
+        let generated_dashboard_password =
+            ensure_a_dashboard_password(&store, options.initial_password.as_deref())?;
         let snapshot = store.with_conn(|conn| Snapshot::build(&catalog, conn, store.secrets()))?;
 
         let host_text = options
@@ -178,7 +226,7 @@ impl Gateway {
 
         let (shutdown, mut stop) = watch::channel(false);
         let events = app.events.clone();
-        let router = api::router(app);
+        let router = api::router(app.clone());
         // Stream events are small writes: without TCP_NODELAY, Nagle's
         // algorithm holds each one until the client's delayed ACK (~40 ms).
         let listener = listener.tap_io(|tcp| {
@@ -190,7 +238,9 @@ impl Gateway {
             let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, router)
+            // The peer address paces wrong dashboard passwords per client.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service)
                 .with_graceful_shutdown(stopped)
                 .await
             {
@@ -201,6 +251,8 @@ impl Gateway {
         Ok(Handle {
             addr,
             generated_api_key,
+            generated_dashboard_password,
+            app,
             data_dir: options.data_dir.clone(),
             shutdown,
             server,
@@ -246,6 +298,34 @@ fn ensure_an_api_key(store: &Store) -> Result<Option<String>, StartError> {
         let (_, key) = store::api_keys::create(conn, "default", &["*".to_string()])?;
         Ok(Some(key))
     })?)
+}
+
+/// Sets the dashboard password on a first start: `INITIAL_PASSWORD` when
+/// given, else a generated one (returned, to be shown once). A stored password
+/// is never replaced here; `omniroute reset-password` does that on purpose.
+fn ensure_a_dashboard_password(
+    store: &Store,
+    initial: Option<&str>,
+) -> Result<Option<String>, StartError> {
+    let initial = initial.filter(|p| !p.is_empty());
+    let stored = store.with_conn(|conn| store::dashboard_auth::password_hash(conn))?;
+    if stored.is_some() {
+        if initial.is_some() {
+            tracing::info!("INITIAL_PASSWORD ignored: a dashboard password is already set");
+        }
+        return Ok(None);
+    }
+    let (password, generated) = match initial {
+        Some(p) if p.chars().count() < store::dashboard_auth::MIN_PASSWORD_LEN => {
+            return Err(StartError::ShortPassword("INITIAL_PASSWORD"));
+        }
+        Some(p) => (p.to_owned(), false),
+        None => (store::dashboard_auth::generate_password(), true),
+    };
+    store.with_conn(|conn| {
+        store::dashboard_auth::set_password(conn, &password, None, store::now_ms())
+    })?;
+    Ok(generated.then_some(password))
 }
 
 /// Counts what earlier runs spent this month (budgets) and the recent

@@ -4,6 +4,7 @@
 //! desktop shell and the black-box tests all start it the same way.
 
 pub mod api;
+pub mod clitools;
 pub mod config;
 pub mod error;
 pub mod gateway;
@@ -16,4 +17,4 @@ pub mod translate;
 pub mod wire;
 
 pub use config::Options;
-pub use gateway::{Gateway, Handle, StartError};
+pub use gateway::{Gateway, Handle, StartError, reset_dashboard_password};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use omniroute::config::{Options, default_data_dir};
 use omniroute::{Gateway, Handle};
 
@@ -18,7 +18,7 @@ struct Cli {
     #[arg(long, env = "PORT")]
     port: Option<u16>,
     /// Where the database and key file live [default: ~/.omniroute]
-    #[arg(long, env = "DATA_DIR")]
+    #[arg(long, env = "DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// A declarative TOML config file applied at start
     #[arg(long, env = "OMNIROUTE_CONFIG")]
@@ -26,10 +26,43 @@ struct Cli {
     /// Do not open the dashboard in a browser
     #[arg(long)]
     no_open: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Set a new dashboard password and sign every browser out
+    ResetPassword {
+        /// The new password (at least 8 characters) [default: a generated one, printed]
+        #[arg(long, env = "OMNIROUTE_NEW_PASSWORD")]
+        password: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ResetPassword { password }) = cli.command {
+        let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
+        return match omniroute::reset_dashboard_password(&data_dir, password.clone()) {
+            Ok(new) => {
+                if password.is_none() {
+                    println!("New dashboard password (shown only this once): {new}");
+                } else {
+                    println!("The dashboard password was changed.");
+                }
+                println!(
+                    "Every dashboard session was signed out ({}).",
+                    data_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("omniroute reset-password: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OMNIROUTE_LOG")
@@ -58,6 +91,7 @@ async fn run(cli: Cli) -> ExitCode {
         data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
         config_path: cli.config,
         secret_key_hex: std::env::var("OMNIROUTE_SECRET_KEY").ok(),
+        initial_password: std::env::var("INITIAL_PASSWORD").ok(),
     };
     let handle = match Gateway::start(options).await {
         Ok(handle) => handle,
@@ -79,10 +113,14 @@ fn announce(handle: &Handle, _no_open: bool) {
     if let Some(key) = handle.generated_api_key() {
         println!("Generated an API key (shown only this once, store it now): {key}");
     }
+    if let Some(password) = handle.generated_dashboard_password() {
+        println!("Dashboard password (shown only this once): {password}");
+    }
+    println!("Dashboard: {}/dashboard/", handle.url());
     // Last, so that whoever waits for this line has seen the ones above.
     println!("OmniRoute listening on {}/v1", handle.url());
-    // The dashboard is not part of this build yet, so there is nothing to
-    // open in a browser; `--no-open` is accepted for scripts written today.
+    // A headless server has no browser to open; the desktop app opens its own
+    // window, so `--no-open` is accepted for scripts and changes nothing here.
 }
 
 async fn wait_for_signal() {

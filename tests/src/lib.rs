@@ -125,6 +125,7 @@ impl TestGateway {
             data_dir: data_dir.path().to_path_buf(),
             config_path: Some(config_path),
             secret_key_hex: None,
+            initial_password: None,
         })
         .await
         .expect("gateway starts");

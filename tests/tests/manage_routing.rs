@@ -422,6 +422,7 @@ models = ["groq/llama-3.3-70b", "my-stack", "mock/*"]
         data_dir: data_dir.path().to_path_buf(),
         config_path: Some(path),
         secret_key_hex: None,
+        initial_password: None,
     })
     .await
     .err()

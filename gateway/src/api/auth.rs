@@ -47,6 +47,24 @@ pub fn authenticate(
     check_key(snapshot, presented_key(headers))
 }
 
+/// Marks a request the dashboard's chat tester made on behalf of a signed-in
+/// user. It lives in the request's extensions, which only code inside the
+/// gateway can set, so a remote caller cannot claim it.
+#[derive(Clone, Copy, Debug)]
+pub struct DashboardCaller;
+
+/// [`authenticate`], also accepting a [`DashboardCaller`] request as a
+/// full-access caller without a key.
+pub fn authenticate_parts(
+    snapshot: &Snapshot,
+    parts: &axum::http::request::Parts,
+) -> Result<Option<Arc<KeyGrant>>, ApiError> {
+    if parts.extensions.get::<DashboardCaller>().is_some() {
+        return Ok(None);
+    }
+    authenticate(snapshot, &parts.headers)
+}
+
 /// [`authenticate`] for Gemini routes: a header, else `?key=`.
 pub fn authenticate_gemini(
     snapshot: &Snapshot,

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, shared state, and helpers every handler uses.
 
 pub mod auth;
+mod dashboard;
 pub(crate) mod gemini;
 pub mod manage;
 pub mod messages;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Idempotency keys, answers shared in flight and the response cache.
     pub replay: replay::Replay,
+    /// Dashboard login tokens and failed-password pacing.
+    pub dashboard: manage::session::DashboardLogins,
     pub started_at: Instant,
     /// Where the server listens; settings that would make a public address unsafe are refused.
     pub listen: std::net::SocketAddr,
@@ -87,6 +90,7 @@ impl AppState {
             events,
             metrics,
             replay: replay::Replay::new(),
+            dashboard: manage::session::DashboardLogins::default(),
             started_at: Instant::now(),
             listen,
             reload_lock: tokio::sync::Mutex::new(()),
@@ -160,6 +164,9 @@ pub fn router(app: App) -> Router {
         .route("/v1/v1/models/{*id}", get(v1::get_model))
         .route("/models/{*id}", get(v1::get_model))
         .route("/metrics", get(metrics::metrics))
+        .route("/dashboard", get(dashboard::redirect_to_slash))
+        .route("/dashboard/", get(dashboard::serve))
+        .route("/dashboard/{*path}", get(dashboard::serve))
         .nest("/api", manage::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -167,7 +174,10 @@ pub fn router(app: App) -> Router {
 }
 
 /// What this server is, for humans and for clients' reachability checks.
-async fn root() -> Response {
+async fn root(headers: axum::http::HeaderMap) -> Response {
+    if dashboard::wants_html(&headers) {
+        return axum::response::Redirect::to("/dashboard/").into_response();
+    }
     axum::Json(json!({
         "name": "OmniRoute",
         "version": env!("CARGO_PKG_VERSION"),

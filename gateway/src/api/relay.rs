@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use serde_json::Value;
 
+use crate::observe::bodies::StreamCapture;
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
 use crate::providers::{ProviderDef, WireFormat};
 use crate::routing::fallback::UpstreamBody;
@@ -32,6 +33,8 @@ pub struct SseRelay {
     pending: Option<PendingRecord>,
     provider: Arc<ProviderDef>,
     finished: bool,
+    /// Debug mode (`log_bodies`): what the caller was sent, for the record.
+    capture: Option<StreamCapture>,
 }
 
 impl SseRelay {
@@ -51,7 +54,25 @@ impl SseRelay {
             pending: Some(pending),
             provider,
             finished: false,
+            capture: None,
         }
+    }
+
+    /// Keeps the bytes sent to the caller (up to 256 KiB) in the usage
+    /// record when `on` (setting `log_bodies`).
+    pub fn log_body(mut self, on: bool) -> SseRelay {
+        if on {
+            self.capture = Some(StreamCapture::default());
+        }
+        self
+    }
+
+    /// Notes `bytes` as sent to the caller (debug mode only).
+    fn sent(&mut self, bytes: Bytes) -> Bytes {
+        if let Some(capture) = self.capture.as_mut() {
+            capture.push(&bytes);
+        }
+        bytes
     }
 
     /// Looks at each event of a block of whole events; returns the block
@@ -141,6 +162,9 @@ impl SseRelay {
     fn finish(&mut self, status: u16, error: Option<String>) {
         self.finished = true;
         if let Some(mut pending) = self.pending.take() {
+            if let Some(capture) = self.capture.take() {
+                pending.record_mut().response_body = Some(capture.finish());
+            }
             pending.complete(self.usage, &self.provider, status, error);
         }
     }
@@ -197,24 +221,30 @@ impl Stream for SseRelay {
                         Ok(Some(block)) => {
                             let out = this.observe(block);
                             if !out.is_empty() {
-                                return Poll::Ready(Some(Ok(out)));
+                                return Poll::Ready(Some(Ok(this.sent(out))));
                             }
                         }
                         Ok(None) => {}
                         Err(e) => {
                             let message = e.to_string();
-                            this.finish(502, Some(message.clone()));
-                            return Poll::Ready(Some(Ok(error_event_for(this.format, &message))));
+                            let event = this.sent(error_event_for(this.format, &message));
+                            this.finish(502, Some(message));
+                            return Poll::Ready(Some(Ok(event)));
                         }
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
                     let message = e.to_string();
-                    this.finish(502, Some(message.clone()));
-                    return Poll::Ready(Some(Ok(error_event_for(this.format, &message))));
+                    let event = this.sent(error_event_for(this.format, &message));
+                    this.finish(502, Some(message));
+                    return Poll::Ready(Some(Ok(event)));
                 }
                 Poll::Ready(None) => {
-                    let rest = this.splitter.finish().map(|b| this.observe(b));
+                    let rest = this
+                        .splitter
+                        .finish()
+                        .map(|b| this.observe(b))
+                        .map(|b| this.sent(b));
                     this.finish(200, None);
                     return Poll::Ready(rest.filter(|b| !b.is_empty()).map(Ok));
                 }

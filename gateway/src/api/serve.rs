@@ -14,6 +14,7 @@ use super::translating_relay::TranslatingRelay;
 use super::v1::{Reply, clean_completion, conclude, pending_record, sse_reply};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
+use crate::observe::bodies::LoggedBody;
 use crate::observe::usage::PendingRecord;
 use crate::providers::{Quirk, WireFormat};
 use crate::routing::fallback::{self, Answer, AnswerBody, Attempts, Outcome, Refusal};
@@ -106,9 +107,14 @@ pub(super) async fn serve(
     let record = pending.record_mut();
     record.requested_model = incoming.model.clone();
     record.stream = incoming.stream;
+    let settings = &snapshot.settings;
+    // Read once; when off, nothing below captures anything.
+    let log_bodies = settings.log_bodies;
+    if log_bodies {
+        record.request_body = Some(LoggedBody::of(incoming.body));
+    }
     let plan = plan(snapshot, &incoming.model, grant).map_err(plan_error)?;
 
-    let settings = &snapshot.settings;
     let deadline_secs = settings.request_deadline_secs;
     let deadline = tokio::time::Instant::from_std(started) + Duration::from_secs(deadline_secs);
     let ctx = Attempts {
@@ -141,7 +147,9 @@ pub(super) async fn serve(
         .with_code("deadline_exceeded")),
         Ok(Outcome::Failed(e)) => Err(e),
         Ok(Outcome::Refused(refusal)) => Ok(refused(&incoming, &plan, refusal, pending, started)),
-        Ok(Outcome::Answered(answer)) => answered(app, &incoming, &plan, answer, pending, started),
+        Ok(Outcome::Answered(answer)) => {
+            answered(app, &incoming, &plan, answer, pending, started, log_bodies)
+        }
     }
 }
 
@@ -307,6 +315,7 @@ fn answered(
     answer: Answer,
     pending: &mut PendingRecord,
     started: Instant,
+    log_bodies: bool,
 ) -> Result<Reply, ApiError> {
     let candidate = &plan.candidates[answer.candidate];
     let provider = &candidate.provider;
@@ -317,20 +326,26 @@ fn answered(
             let body = if same_format {
                 let caller_wants_usage =
                     incoming.format != WireFormat::Openai || incoming.include_usage;
-                Body::from_stream(SseRelay::new(
-                    upstream,
-                    caller_wants_usage,
-                    pending,
-                    provider.clone(),
-                    provider.format,
-                ))
+                Body::from_stream(
+                    SseRelay::new(
+                        upstream,
+                        caller_wants_usage,
+                        pending,
+                        provider.clone(),
+                        provider.format,
+                    )
+                    .log_body(log_bodies),
+                )
             } else {
-                Body::from_stream(TranslatingRelay::new(
-                    upstream,
-                    StreamEncoder::new(incoming.format, incoming.include_usage),
-                    pending,
-                    provider.clone(),
-                ))
+                Body::from_stream(
+                    TranslatingRelay::new(
+                        upstream,
+                        StreamEncoder::new(incoming.format, incoming.include_usage),
+                        pending,
+                        provider.clone(),
+                    )
+                    .log_body(log_bodies),
+                )
             };
             Ok(Reply::Streaming(sse_reply(body)))
         }

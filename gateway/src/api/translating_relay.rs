@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::Stream;
 
+use crate::observe::bodies::StreamCapture;
 use crate::observe::usage::{CLIENT_CLOSED, PendingRecord};
 use crate::providers::{ProviderDef, WireFormat};
 use crate::routing::fallback::UpstreamBody;
@@ -31,6 +32,8 @@ pub struct TranslatingRelay {
     pending: Option<PendingRecord>,
     provider: Arc<ProviderDef>,
     finished: bool,
+    /// Debug mode (`log_bodies`): what the caller was sent, for the record.
+    capture: Option<StreamCapture>,
 }
 
 impl TranslatingRelay {
@@ -53,7 +56,25 @@ impl TranslatingRelay {
             pending: Some(pending),
             provider,
             finished: false,
+            capture: None,
         }
+    }
+
+    /// Keeps the bytes sent to the caller (up to 256 KiB) in the usage
+    /// record when `on` (setting `log_bodies`).
+    pub fn log_body(mut self, on: bool) -> Self {
+        if on {
+            self.capture = Some(StreamCapture::default());
+        }
+        self
+    }
+
+    /// Notes `text` as sent to the caller (debug mode only).
+    fn sent(&mut self, text: String) -> Bytes {
+        if let Some(capture) = self.capture.as_mut() {
+            capture.push(text.as_bytes());
+        }
+        Bytes::from(text)
     }
 
     fn emit(&mut self, event: &StreamEvent, out: &mut String) {
@@ -98,14 +119,18 @@ impl TranslatingRelay {
         let out = self.encoder.encode(&StreamEvent::Error {
             message: message.clone(),
         });
+        let out = self.sent(out);
         self.finish(502, Some(message));
-        Bytes::from(out)
+        out
     }
 
     /// Completes the usage record; dropping the `PendingRecord` sends it.
     fn finish(&mut self, status: u16, error: Option<String>) {
         self.finished = true;
         if let Some(mut pending) = self.pending.take() {
+            if let Some(capture) = self.capture.take() {
+                pending.record_mut().response_body = Some(capture.finish());
+            }
             pending.complete(self.usage, &self.provider, status, error);
         }
     }
@@ -128,7 +153,7 @@ impl Stream for TranslatingRelay {
                         Ok(Some(block)) => {
                             let out = this.translate(&block);
                             if !out.is_empty() {
-                                return Poll::Ready(Some(Ok(Bytes::from(out))));
+                                return Poll::Ready(Some(Ok(this.sent(out))));
                             }
                         }
                         Ok(None) => {}
@@ -152,11 +177,12 @@ impl Stream for TranslatingRelay {
                     for event in closing {
                         this.emit(&event, &mut out);
                     }
+                    let out = (!out.is_empty()).then(|| this.sent(out));
                     match this.upstream_error.take() {
                         Some(message) => this.finish(502, Some(message)),
                         None => this.finish(200, None),
                     }
-                    return Poll::Ready((!out.is_empty()).then(|| Ok(Bytes::from(out))));
+                    return Poll::Ready(out.map(Ok));
                 }
             }
         }

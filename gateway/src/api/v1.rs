@@ -15,6 +15,7 @@ use super::serve::{Incoming, Shape, plan_error, serve};
 use super::{App, auth, read_body};
 use crate::error::ApiError;
 use crate::observe::UsageRecord;
+use crate::observe::bodies::LoggedBody;
 use crate::observe::usage::PendingRecord;
 use crate::providers::WireFormat;
 use crate::providers::upstream::error_chain;
@@ -33,7 +34,7 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
     // Taken apart rather than extracted, so the headers are borrowed, not cloned.
     let (parts, body) = request.into_parts();
     let snapshot = app.snapshot.load_full();
-    let grant = match auth::authenticate(&snapshot, &parts.headers) {
+    let grant = match auth::authenticate_parts(&snapshot, &parts) {
         Ok(grant) => grant,
         Err(e) => return e.into_response(),
     };
@@ -88,9 +89,18 @@ pub(super) async fn conclude(
     started: Instant,
     caller: WireFormat,
 ) -> Response {
+    // Debug mode (`log_bodies`) is on exactly when the request body was
+    // kept; whole replies then keep theirs too. (A streaming reply's record
+    // went with its body, which keeps what it sends.)
+    let log_body = |pending: &mut PendingRecord| pending.record_mut().request_body.is_some();
     match result {
         Ok(Reply::Streaming(response)) => response,
         Ok(Reply::Complete(response)) => {
+            let response = if log_body(&mut pending) {
+                keep_response_body(&mut pending, response, caller).await
+            } else {
+                response
+            };
             pending.commit().await;
             response
         }
@@ -99,9 +109,33 @@ pub(super) async fn conclude(
             record.status = e.status.as_u16();
             record.error = Some(e.message.clone());
             record.latency_ms = started.elapsed().as_millis() as u64;
+            let response = e.into_format_response(caller);
+            let response = if log_body(&mut pending) {
+                keep_response_body(&mut pending, response, caller).await
+            } else {
+                response
+            };
             pending.commit().await;
-            e.into_format_response(caller)
+            response
         }
+    }
+}
+
+/// Puts the body of a whole reply in the record as sent (debug mode). The
+/// body is already in memory, so reading it costs no I/O and no copy.
+async fn keep_response_body(
+    pending: &mut PendingRecord,
+    response: Response,
+    caller: WireFormat,
+) -> Response {
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => {
+            pending.record_mut().response_body = Some(LoggedBody::of(&bytes));
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(e) => ApiError::internal(format!("The reply could not be read back: {e}"))
+            .into_format_response(caller),
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Options {
     pub config_path: Option<PathBuf>,
     /// 64 hex characters; else the key file in the data dir is used.
     pub secret_key_hex: Option<String>,
+    /// The dashboard password to set on a first start (`INITIAL_PASSWORD`);
+    /// a stored password always wins over it.
+    pub initial_password: Option<String>,
 }
 
 /// `~/.omniroute`, or `./.omniroute` when there is no home directory.

@@ -74,6 +74,12 @@ pub struct Settings {
     pub proxy: String,
     /// Outbound proxy by provider id; overrides `proxy`.
     pub provider_proxies: BTreeMap<String, String>,
+
+    /// Debug mode: keep each request's body and the response sent back (up
+    /// to 256 KiB each, never headers or keys) for the newest 1,000 usage
+    /// rows, shown by `GET /api/usage/{id}`. Off by default: bodies can hold
+    /// private data, and when off nothing is captured.
+    pub log_bodies: bool,
 }
 
 /// Limits that keep a burst of requests from stampeding one provider.
@@ -154,6 +160,7 @@ impl Default for Settings {
             thinking_budget_tokens: 8192,
             proxy: String::new(),
             provider_proxies: BTreeMap::new(),
+            log_bodies: false,
         }
     }
 }
@@ -339,6 +346,18 @@ mod tests {
             s.with_patch(&patch(json!({"usage_retention_days": 0})))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn log_bodies_is_off_by_default_and_takes_only_a_boolean() {
+        let s = Settings::default();
+        assert!(!s.log_bodies);
+        assert!(
+            s.with_patch(&patch(json!({"log_bodies": true})))
+                .unwrap()
+                .log_bodies
+        );
+        assert!(s.with_patch(&patch(json!({"log_bodies": "yes"}))).is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::bodies::LoggedBody;
+use super::live::LiveFeed;
 use crate::providers::{ModelDef, ProviderDef};
 use crate::wire::openai_chat::TokenUsage;
 
@@ -42,6 +44,13 @@ pub struct UsageRecord {
     pub served_from: Option<String>,
     /// The fallback tier of the connection that served the request.
     pub tier: Option<String>,
+    /// The caller's request body, kept only while `log_bodies` is on.
+    /// Never part of a row's JSON: bodies are read one record at a time.
+    #[serde(skip)]
+    pub request_body: Option<LoggedBody>,
+    /// The bytes sent back to the caller, kept only while `log_bodies` is on.
+    #[serde(skip)]
+    pub response_body: Option<LoggedBody>,
 }
 
 /// One failed attempt on the way to an answer.
@@ -106,14 +115,22 @@ pub struct UsageSink {
     tx: mpsc::Sender<WriterMsg>,
     /// Set once at start, shared by every clone.
     observers: Arc<OnceLock<Vec<Arc<dyn RecordObserver>>>>,
+    /// Where the writer announces committed rows (the live monitor).
+    live: LiveFeed,
 }
 
 impl UsageSink {
-    pub fn new(tx: mpsc::Sender<WriterMsg>) -> UsageSink {
+    pub fn new(tx: mpsc::Sender<WriterMsg>, live: LiveFeed) -> UsageSink {
         UsageSink {
             tx,
             observers: Arc::new(OnceLock::new()),
+            live,
         }
+    }
+
+    /// The feed of committed rows, for `/api/usage/live`.
+    pub fn live(&self) -> &LiveFeed {
+        &self.live
     }
 
     /// Installs the observers every record is shown to (once; later calls

@@ -12,6 +12,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "routing",
         include_str!("../../../migrations/0002_routing.sql"),
     ),
+    (
+        3,
+        "dashboard_auth",
+        include_str!("../../../migrations/0003_dashboard_auth.sql"),
+    ),
+    (
+        4,
+        "usage_bodies",
+        include_str!("../../../migrations/0004_usage_bodies.sql"),
+    ),
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own
@@ -51,7 +61,8 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_are_recorded() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(apply(&mut conn).unwrap(), vec![1, 2]);
+        let every: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(apply(&mut conn).unwrap(), every);
         assert!(apply(&mut conn).unwrap().is_empty());
         let count: i64 = conn
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
@@ -64,6 +75,7 @@ mod tests {
             "api_keys",
             "settings",
             "usage",
+            "usage_bodies",
         ] {
             let n: i64 = conn
                 .query_row(

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod combos;
 pub mod connections;
 pub mod crypto;
+pub mod dashboard_auth;
 pub mod history;
 pub mod migrate;
 pub mod providers;

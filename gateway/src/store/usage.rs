@@ -32,7 +32,8 @@ pub struct UsageFilter {
     pub limit: u32,
 }
 
-pub fn insert(tx: &Transaction<'_>, r: &UsageRecord) -> rusqlite::Result<()> {
+/// Inserts one record (its logged bodies excepted) and returns its row id.
+pub fn insert(tx: &Transaction<'_>, r: &UsageRecord) -> rusqlite::Result<i64> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO usage (ts, api_key_id, inbound_format, requested_model, provider, connection_id,
             upstream_model, stream, input_tokens, output_tokens, cached_tokens, reasoning_tokens,
@@ -61,7 +62,75 @@ pub fn insert(tx: &Transaction<'_>, r: &UsageRecord) -> rusqlite::Result<()> {
         r.served_from,
         r.tier,
     ])?;
-    Ok(())
+    Ok(tx.last_insert_rowid())
+}
+
+/// Bodies are kept for this many of the newest rows that have them.
+pub const BODIES_KEPT: i64 = 1000;
+
+/// Stores the logged bodies of row `usage_id`, when it has any.
+pub fn insert_bodies(
+    tx: &Transaction<'_>,
+    usage_id: i64,
+    r: &UsageRecord,
+) -> rusqlite::Result<bool> {
+    if r.request_body.is_none() && r.response_body.is_none() {
+        return Ok(false);
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO usage_bodies (usage_id, request, response) VALUES (?1, ?2, ?3)",
+    )?;
+    stmt.execute(params![
+        usage_id,
+        r.request_body.as_ref().map(|b| b.to_text()),
+        r.response_body.as_ref().map(|b| b.to_text()),
+    ])?;
+    Ok(true)
+}
+
+/// Drops the bodies of all but the newest `keep` rows that have them.
+pub fn trim_bodies(conn: &Connection, keep: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM usage_bodies WHERE usage_id <
+            (SELECT usage_id FROM usage_bodies ORDER BY usage_id DESC LIMIT 1 OFFSET ?1)",
+        [keep.max(1) - 1],
+    )
+}
+
+/// One usage row with the bodies logged for it (`None` when not logged).
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageDetail {
+    #[serde(flatten)]
+    pub row: UsageRow,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}
+
+/// The row `id` with its bodies, or `None` when there is no such row.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<Option<UsageDetail>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT usage.*, usage_bodies.request AS request_body, usage_bodies.response AS response_body
+         FROM usage LEFT JOIN usage_bodies ON usage_bodies.usage_id = usage.id
+         WHERE usage.id = ?1",
+    )?;
+    let mut rows = stmt.query_map([id], |row| {
+        Ok(UsageDetail {
+            row: row_to_usage(row)?,
+            request_body: row.get("request_body")?,
+            response_body: row.get("response_body")?,
+        })
+    })?;
+    Ok(rows.next().transpose()?)
+}
+
+/// Rows with an id above `after_id`, oldest first: the newest `limit` of
+/// them when there are more (a reconnecting live view catching up).
+pub fn list_after(conn: &Connection, after_id: i64, limit: u32) -> StoreResult<Vec<UsageRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM (SELECT * FROM usage WHERE id > ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![after_id, limit], row_to_usage)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn row_to_usage(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
@@ -88,6 +157,8 @@ fn row_to_usage(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
             hops: serde_json::from_str(&row.get::<_, String>("hops")?).unwrap_or_default(),
             served_from: row.get("served_from")?,
             tier: row.get("tier")?,
+            request_body: None,
+            response_body: None,
         },
     })
 }
@@ -541,6 +612,99 @@ mod tests {
         assert_eq!(spent.get("tier:api-key"), Some(&1.0));
         assert_eq!(spent.get("tier:cheap"), Some(&0.25));
         assert_eq!(spent.len(), 4);
+    }
+
+    fn with_bodies(ts: i64) -> UsageRecord {
+        use crate::observe::bodies::LoggedBody;
+        UsageRecord {
+            request_body: Some(LoggedBody {
+                bytes: bytes::Bytes::from(format!("req {ts}")),
+                truncated: false,
+            }),
+            response_body: Some(LoggedBody {
+                bytes: bytes::Bytes::from_static(b"resp"),
+                truncated: true,
+            }),
+            ..rec(ts, "a", 200)
+        }
+    }
+
+    #[test]
+    fn bodies_are_stored_with_their_row_and_read_back_by_id() {
+        let mut conn = db_with(&[]);
+        let tx = conn.transaction().unwrap();
+        let plain = insert(&tx, &rec(1, "a", 200)).unwrap();
+        let logged_record = with_bodies(2);
+        let logged = insert(&tx, &logged_record).unwrap();
+        assert!(!insert_bodies(&tx, plain, &rec(1, "a", 200)).unwrap());
+        assert!(insert_bodies(&tx, logged, &logged_record).unwrap());
+        tx.commit().unwrap();
+
+        let detail = get(&conn, logged).unwrap().unwrap();
+        assert_eq!(detail.row.id, logged);
+        assert_eq!(detail.request_body.as_deref(), Some("req 2"));
+        assert_eq!(detail.response_body.as_deref(), Some("resp…[truncated]"));
+        let json = serde_json::to_value(&detail).unwrap();
+        assert_eq!(json["id"], logged);
+        assert_eq!(json["requested_model"], "a");
+        assert_eq!(json["request_body"], "req 2");
+
+        let bare = get(&conn, plain).unwrap().unwrap();
+        assert_eq!((bare.request_body, bare.response_body), (None, None));
+        assert!(get(&conn, 999).unwrap().is_none());
+
+        // Pruning a row for age takes its bodies with it.
+        prune(&conn, 3).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM usage_bodies", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn only_the_newest_rows_keep_their_bodies() {
+        let mut conn = db_with(&[]);
+        let tx = conn.transaction().unwrap();
+        let mut ids = Vec::new();
+        for ts in 0..10 {
+            let r = with_bodies(ts);
+            let id = insert(&tx, &r).unwrap();
+            insert_bodies(&tx, id, &r).unwrap();
+            ids.push(id);
+        }
+        tx.commit().unwrap();
+        assert_eq!(trim_bodies(&conn, 4).unwrap(), 6);
+        assert_eq!(trim_bodies(&conn, 4).unwrap(), 0);
+        let kept: Vec<i64> = conn
+            .prepare("SELECT usage_id FROM usage_bodies ORDER BY usage_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, ids[6..].to_vec());
+        assert_eq!(count(&conn).unwrap(), 10, "the rows themselves stay");
+    }
+
+    #[test]
+    fn list_after_returns_the_newest_rows_above_an_id_oldest_first() {
+        let conn = db_with(&[
+            rec(1, "a", 200),
+            rec(2, "a", 200),
+            rec(3, "a", 200),
+            rec(4, "a", 200),
+        ]);
+        let all = list_after(&conn, 0, 200).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.record.ts).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        let after_first = list_after(&conn, all[0].id, 2).unwrap();
+        assert_eq!(
+            after_first.iter().map(|r| r.record.ts).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert!(list_after(&conn, all[3].id, 200).unwrap().is_empty());
     }
 
     #[test]

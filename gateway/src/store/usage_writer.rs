@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{api_keys, open_connection, usage};
+use crate::observe::live::LiveFeed;
 use crate::observe::usage::WriterMsg;
 use crate::observe::{UsageRecord, UsageSink};
 
@@ -28,14 +29,16 @@ const COMMIT_ATTEMPTS: u32 = 20;
 pub fn spawn(db_path: &Path) -> rusqlite::Result<(UsageSink, JoinHandle<()>)> {
     let conn = open_connection(db_path)?;
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let live = LiveFeed::new();
+    let feed = live.clone();
     let handle = std::thread::Builder::new()
         .name("usage-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, feed))
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    Ok((UsageSink::new(tx), handle))
+    Ok((UsageSink::new(tx, live), handle))
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriterMsg>) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriterMsg>, live: LiveFeed) {
     let mut records: Vec<UsageRecord> = Vec::with_capacity(MAX_BATCH);
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     let mut prune_before: Option<i64> = None;
@@ -67,7 +70,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriterMsg>) {
                 next = rx.try_recv().ok();
             }
         }
-        commit(&mut conn, &mut records);
+        commit(&mut conn, &mut records, &live);
         if let Some(t) = prune_before.take() {
             match usage::prune(&conn, t) {
                 Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old usage records"),
@@ -88,19 +91,28 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriterMsg>) {
             records.push(*r);
         }
     }
-    commit(&mut conn, &mut records);
+    commit(&mut conn, &mut records, &live);
 }
 
 /// Commits `records` in one transaction, retrying while the database is
 /// busy; a batch that still fails is logged record by record, never dropped
-/// without a trace.
-fn commit(conn: &mut Connection, records: &mut Vec<UsageRecord>) {
+/// without a trace. Committed rows go to the live feed when someone watches.
+fn commit(conn: &mut Connection, records: &mut Vec<UsageRecord>, live: &LiveFeed) {
     if records.is_empty() {
         return;
     }
     for attempt in 1..=COMMIT_ATTEMPTS {
         match write_batch(conn, records) {
-            Ok(()) => {
+            Ok(ids) => {
+                // Checked once per batch: with no live view open, no row
+                // is built (the common case costs one atomic load).
+                if live.is_watched() {
+                    for (id, mut record) in ids.into_iter().zip(records.drain(..)) {
+                        record.request_body = None;
+                        record.response_body = None;
+                        live.publish(usage::UsageRow { id, record });
+                    }
+                }
                 records.clear();
                 return;
             }
@@ -116,11 +128,16 @@ fn commit(conn: &mut Connection, records: &mut Vec<UsageRecord>) {
     }
 }
 
-fn write_batch(conn: &mut Connection, records: &[UsageRecord]) -> rusqlite::Result<()> {
+/// Writes one batch in one transaction; the row ids, in `records` order.
+fn write_batch(conn: &mut Connection, records: &[UsageRecord]) -> rusqlite::Result<Vec<i64>> {
     let tx = conn.transaction()?;
     let mut key_use: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut ids = Vec::with_capacity(records.len());
+    let mut any_bodies = false;
     for r in records {
-        usage::insert(&tx, r)?;
+        let id = usage::insert(&tx, r)?;
+        any_bodies |= usage::insert_bodies(&tx, id, r)?;
+        ids.push(id);
         if let Some(id) = r.api_key_id {
             let entry = key_use.entry(id).or_insert((0, 0));
             entry.0 += 1;
@@ -133,7 +150,11 @@ fn write_batch(conn: &mut Connection, records: &[UsageRecord]) -> rusqlite::Resu
             other => rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
         })?;
     }
-    tx.commit()
+    if any_bodies {
+        usage::trim_bodies(&tx, usage::BODIES_KEPT)?;
+    }
+    tx.commit()?;
+    Ok(ids)
 }
 
 #[cfg(test)]
@@ -163,6 +184,37 @@ mod tests {
             .unwrap();
         let conn = open_connection(&path).unwrap();
         assert_eq!(usage::count(&conn).unwrap(), 5000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_rows_reach_live_listeners_with_their_ids_and_bodies_are_stored() {
+        use crate::observe::bodies::LoggedBody;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        migrate::apply(&mut open_connection(&path).unwrap()).unwrap();
+        let (sink, _handle) = spawn(&path).unwrap();
+        let mut live = sink.live().subscribe();
+        sink.send(UsageRecord {
+            ts: 7,
+            requested_model: "m".into(),
+            status: 200,
+            request_body: Some(LoggedBody {
+                bytes: bytes::Bytes::from_static(b"{\"q\":1}"),
+                truncated: false,
+            }),
+            ..Default::default()
+        })
+        .await;
+        let row = tokio::time::timeout(Duration::from_secs(5), live.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.record.ts, 7);
+        assert!(row.record.request_body.is_none(), "rows carry no bodies");
+        let conn = open_connection(&path).unwrap();
+        let detail = usage::get(&conn, row.id).unwrap().unwrap();
+        assert_eq!(detail.request_body.as_deref(), Some("{\"q\":1}"));
+        assert_eq!(detail.response_body, None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

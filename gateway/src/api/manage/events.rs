@@ -21,9 +21,9 @@ use crate::observe::events::{Envelope, EventBus, Subscription};
 
 /// A comment line this often keeps proxies and idle timeouts from closing
 /// a quiet stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long an `EventSource` waits before reconnecting after a drop.
-const RETRY: Duration = Duration::from_secs(3);
+pub(super) const RETRY: Duration = Duration::from_secs(3);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,12 +1,16 @@
 //! The management JSON API under `/api` that the dashboard and scripts use.
 
+mod cli_tools;
 mod combos;
 mod connections;
 mod events;
 mod health;
 mod keys;
+mod live;
+mod playground;
 mod providers;
 mod quota;
+pub mod session;
 mod settings;
 mod translate;
 mod usage;
@@ -14,6 +18,7 @@ mod usage;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
@@ -58,36 +63,60 @@ pub fn router() -> Router<App> {
         .route("/settings", get(settings::get_all).patch(settings::update))
         .route("/usage", get(usage::list))
         .route("/usage/summary", get(usage::summary))
+        .route("/usage/live", get(live::stream))
+        .route("/usage/{id}", get(live::get_one))
+        .route("/cli-tools", get(cli_tools::list))
         .route("/translate", post(translate::translate))
         .route("/quota", get(quota::quota))
         .route("/events", get(events::stream))
         .route("/health", get(health::get))
         .route("/health/reset", post(health::reset))
+        .route("/auth/session", get(session::get))
+        .route("/auth/login", post(session::login))
+        .route("/auth/token-login", post(session::token_login))
+        .route("/auth/logout", post(session::logout))
+        .route("/auth/password", post(session::change_password))
+        .route("/playground/chat", post(playground::chat))
 }
 
-/// A caller allowed to use the management API: it presented a live
-/// gateway key with full access (`models = ["*"]`), whether or not the data
-/// plane requires keys. A header the browser will not send cross-site is
-/// what keeps other web pages out (the dashboard login adds sessions).
+/// A caller allowed to use the management API: one that presented a live
+/// gateway key with full access (`models = ["*"]`), or a browser signed in to
+/// the dashboard. A cookie is sent by the browser on its own, so a signed-in
+/// browser must also send the session's CSRF token on every call that changes
+/// something; a page on another site cannot read it.
 pub struct Admin;
 
 impl FromRequestParts<App> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let snapshot = app.snapshot.load();
-        let key = auth::presented_key(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized(
-                "The management API needs a gateway API key (`Authorization: Bearer <key>`).",
-            )
-        })?;
-        let grant = snapshot
-            .key(&hash_key(key))
-            .ok_or_else(|| ApiError::unauthorized("Invalid or revoked API key."))?;
-        if !grant.is_full_access() {
-            return Err(ApiError::forbidden(
-                "This API key is limited to some models; the management API needs a full-access key (models = [\"*\"]).",
+        if let Some(key) = auth::presented_key(&parts.headers) {
+            let snapshot = app.snapshot.load();
+            let grant = snapshot
+                .key(&hash_key(key))
+                .ok_or_else(|| ApiError::unauthorized("Invalid or revoked API key."))?;
+            if !grant.is_full_access() {
+                return Err(ApiError::forbidden(
+                    "This API key is limited to some models; the management API needs a full-access key (models = [\"*\"]).",
+                ));
+            }
+            return Ok(Admin);
+        }
+        let Some(session) = session::current_session(app, &parts.headers).await? else {
+            return Err(ApiError::unauthorized(
+                "Sign in to the dashboard, or send a gateway API key (`Authorization: Bearer <key>`), to use the management API.",
             ));
+        };
+        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let csrf = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if changes_state && csrf != Some(session.csrf_token.as_str()) {
+            return Err(ApiError::forbidden(
+                "Missing or wrong X-CSRF-Token header; reload the dashboard and try again.",
+            )
+            .with_code("csrf_failed"));
         }
         Ok(Admin)
     }
