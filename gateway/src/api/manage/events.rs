@@ -32,6 +32,14 @@ pub struct EventsQuery {
     since: Option<u64>,
 }
 
+/// The `Last-Event-ID` an `EventSource` sends when it reconnects, parsed.
+pub(super) fn last_event_id<T: std::str::FromStr>(headers: &HeaderMap) -> Option<T> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Opens the stream. `?since=<id>`, or else the `Last-Event-ID` header an
 /// `EventSource` sends when it reconnects, first replays the kept events
 /// with a larger id.
@@ -42,12 +50,7 @@ pub async fn stream(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let since = q.since.or_else(|| {
-        headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-    });
+    let since = q.since.or_else(|| last_event_id(&headers));
     let body = event_stream(&app.events, since);
     Ok(Sse::new(body)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))

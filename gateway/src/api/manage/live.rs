@@ -42,12 +42,9 @@ pub async fn stream(
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let since = q.since_id.or_else(|| {
-        headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-    });
+    let since = q
+        .since_id
+        .or_else(|| super::events::last_event_id(&headers));
     // Subscribed before the store is read: a row committed in between is
     // in both, and the stream drops the duplicate; none is in neither.
     let receiver = app.usage.live().subscribe();
