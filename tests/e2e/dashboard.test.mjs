@@ -1,6 +1,7 @@
 // The dashboard end to end in headless Chromium, against a real gateway and a mock upstream:
-// a new user signs in, sets up a provider and a combo, creates a key, chats through the
-// chat tester, and switches to Arabic; every page renders without a console error.
+// a new user signs in, connects a provider account, builds a combo, creates a key, chats
+// through the chat tester and watches it arrive in the live monitor, the request log and
+// the audit log, and switches to Arabic; every page renders without a console error.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
@@ -37,6 +38,7 @@ describe("dashboard", () => {
   let browser;
   let context;
   let page;
+  let live;
 
   before(async () => {
     mock = await startMock();
@@ -79,29 +81,64 @@ describe("dashboard", () => {
     await screenshot(page, "01-overview-first-start");
   });
 
-  it("sets up a provider account and a combo through the session's API", async () => {
-    // The providers and combos pages are not built yet; their API is, and the
-    // signed-in browser uses it with its session cookie and CSRF token.
-    const result = await page.evaluate(async (mockUrl) => {
-      const { csrf_token: csrf } = await (await fetch("/api/auth/session")).json();
-      const post = (path, body, token) =>
-        fetch(path, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", ...(token ? { "X-CSRF-Token": token } : {}) },
-          body: JSON.stringify(body),
-        });
-      const refused = (await post("/api/combos", { name: "x", strategy: "fill-first", models: ["openai/gpt-4.1"] })).status;
-      const connection = (
-        await post("/api/connections", { provider: "openai", name: "e2e-openai", api_key: "sk-upstream-e2e", base_url: mockUrl }, csrf)
-      ).status;
-      const combo = (
-        await post("/api/combos", { name: "e2e-combo", strategy: "fill-first", models: ["openai/gpt-4.1", "openai/gpt-4.1-mini"] }, csrf)
-      ).status;
-      return { refused, connection, combo };
-    }, mock.url);
-    assert.equal(result.refused, 403, "a call without the CSRF token is refused");
-    assert.ok([200, 201].includes(result.connection), `connection: ${result.connection}`);
-    assert.ok([200, 201].includes(result.combo), `combo: ${result.combo}`);
+  it("refuses a state change sent without the session's CSRF token", async () => {
+    const status = await page.evaluate(
+      async () =>
+        (
+          await fetch("/api/combos", {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ name: "x", strategy: "fill-first", models: ["openai/gpt-4.1"] }),
+          })
+        ).status,
+    );
+    assert.equal(status, 403);
+  });
+
+  it("connects a provider account on the providers page and tests it", async () => {
+    await page.getByTestId("nav-providers").click();
+    await page.getByTestId("page-providers").waitFor();
+    await page.getByTestId("provider-search").fill("openai");
+    const cards = page.getByTestId("provider-card");
+    await page.locator('[data-testid="provider-card"][data-id="anthropic"]').waitFor({ state: "detached" });
+    assert.ok((await cards.count()) >= 1, "the search keeps OpenAI");
+    await page.getByTestId("connect-openai").click();
+    await page.getByTestId("connect-name").fill("e2e-openai");
+    await page.getByTestId("connect-api-key").fill("sk-upstream-e2e");
+    await page.getByTestId("connect-advanced").click();
+    await page.getByTestId("connect-base-url").fill(mock.url);
+    await page.getByTestId("connect-submit").click();
+    const row = page.locator('[data-testid="connection-row"][data-name="e2e-openai"]');
+    await row.waitFor();
+    assert.equal(await row.getAttribute("data-enabled"), "true");
+    await row.getByTestId("connection-test").click();
+    await row.locator('[data-testid="connection-test-result"][data-ok="true"]').waitFor();
+    await screenshot(page, "02-provider-connected");
+    // The secret never comes back to the browser.
+    assert.ok(!(await page.content()).includes("sk-upstream-e2e"));
+  });
+
+  it("creates a combo and reorders its entries by dragging", async () => {
+    await page.getByTestId("nav-combos").click();
+    await page.getByTestId("page-combos").waitFor();
+    await page.getByTestId("combo-new").click();
+    await page.getByTestId("combo-name").fill("e2e-combo");
+    await page.getByTestId("combo-strategy").selectOption("fill-first");
+    for (const model of ["openai/gpt-4.1-mini", "openai/gpt-4.1"]) {
+      await page.getByTestId("combo-entry-input").fill(model);
+      await page.getByTestId("combo-entry-add").click();
+    }
+    const order = () => page.getByTestId("combo-entry").evaluateAll((els) => els.map((e) => e.dataset.value));
+    assert.deepEqual(await order(), ["openai/gpt-4.1-mini", "openai/gpt-4.1"]);
+    const entries = page.getByTestId("combo-entry");
+    await entries.nth(1).dragTo(entries.nth(0));
+    assert.deepEqual(await order(), ["openai/gpt-4.1", "openai/gpt-4.1-mini"]);
+    await page.getByTestId("combo-save").click();
+    const row = page.locator('[data-testid="combo-row"][data-name="e2e-combo"]');
+    await row.waitFor();
+    const saved = await page.evaluate(async () => (await (await fetch("/api/combos/e2e-combo")).json()).models);
+    assert.deepEqual(saved, ["openai/gpt-4.1", "openai/gpt-4.1-mini"]);
+    await screenshot(page, "03-combo-created");
   });
 
   it("creates an API key shown once", async () => {
@@ -122,6 +159,9 @@ describe("dashboard", () => {
   });
 
   it("sends a chat through the chat tester and sees each step", async () => {
+    live = await openPage(context);
+    await live.goto(`${gateway.dashboard}logs?tab=live`);
+    await live.locator('[data-testid="live-status"][data-state="connected"]').waitFor();
     await page.getByTestId("nav-translator").click();
     await page.getByTestId("tab-chat").click();
     await page.getByTestId("chat-model").fill("e2e-combo");
@@ -134,6 +174,43 @@ describe("dashboard", () => {
     // The request was recorded like any tool's.
     const rows = await page.evaluate(async () => (await (await fetch("/api/usage?limit=5")).json()).data);
     assert.ok(rows.some((r) => r.requested_model === "e2e-combo" && r.status === 200 && r.provider === "openai"));
+  });
+
+  it("shows the chat in the live monitor of another tab, without a reload", async () => {
+    const row = live.getByTestId("live-row").filter({ hasText: "e2e-combo" });
+    await row.first().waitFor();
+    await screenshot(live, "08-live-monitor");
+  });
+
+  it("lists the chat in the request log and opens its detail", async () => {
+    await live.getByTestId("tab-requests").click();
+    const row = live.getByTestId("log-row").filter({ hasText: "e2e-combo" });
+    await row.first().click();
+    const detail = live.getByTestId("log-detail");
+    await detail.waitFor();
+    assert.equal((await live.getByTestId("log-detail-status").innerText()).trim(), "200");
+    assert.match(await detail.innerText(), /gpt-4\.1/);
+    // Bodies are kept only while debug logging is on, and the drawer says so.
+    await live.getByTestId("log-bodies-off").waitFor();
+    await screenshot(live, "09-request-detail");
+    await live.keyboard.press("Escape");
+    await detail.waitFor({ state: "detached" });
+  });
+
+  it("records every change in the audit log, without secrets", async () => {
+    await live.getByTestId("tab-audit").click();
+    const rows = live.getByTestId("audit-row");
+    await rows.first().waitFor();
+    const text = await live.getByTestId("audit-table").innerText();
+    assert.match(text, /created connection "e2e-openai"/);
+    assert.match(text, /created combo "e2e-combo"/);
+    assert.match(text, /created API key "e2e-key"/);
+    assert.match(text, /signed in/);
+    const entries = await live.evaluate(async () => (await (await fetch("/api/audit")).json()).data);
+    assert.ok(!JSON.stringify(entries).includes("sk-upstream-e2e"), "no secret in the audit log");
+    assert.ok(entries.every((e) => e.actor === "session" || e.actor === "anonymous"));
+    assert.deepEqual(problemsOf(live, EXPECTED), []);
+    await live.close();
   });
 
   it("shows the onboarding steps done once everything is set up", async () => {
@@ -158,7 +235,7 @@ describe("dashboard", () => {
 
   it("fits a 1024 px wide window and has a light theme", async () => {
     await page.setViewportSize({ width: 1024, height: 800 });
-    for (const name of ["overview", "analytics", "settings"]) {
+    for (const name of PAGES) {
       await page.getByTestId(`nav-${name}`).click();
       await page.getByTestId(`page-${name}`).waitFor();
       const overflow = await page.evaluate(

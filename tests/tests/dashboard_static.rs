@@ -87,8 +87,34 @@ async fn index_is_html_with_a_policy_and_always_revalidated() {
     assert_eq!(header_of(&response, header::REFERRER_POLICY), "no-referrer");
     assert!(response.headers().get(header::X_FRAME_OPTIONS).is_none());
     assert_eq!(header_of(&response, header::VARY), "Accept-Encoding");
+    let etag = header_of(&response, header::ETAG).to_owned();
     let body = response.bytes().await.unwrap();
     assert_eq!(body.as_ref(), built("index.html").as_slice());
+
+    // no-cache means "ask every time": the answer is a bodiless 304 while unchanged.
+    let unchanged = client
+        .get(format!("{}/dashboard/", gw.url))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+
+    let zipped = client
+        .get(format!("{}/dashboard/", gw.url))
+        .header(header::ACCEPT_ENCODING, "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.status(), 200);
+    assert_eq!(header_of(&zipped, header::CONTENT_ENCODING), "gzip");
+    assert!(header_of(&zipped, header::CONTENT_SECURITY_POLICY).contains("default-src"));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(zipped.bytes().await.unwrap().as_ref())
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, body.as_ref());
 }
 
 #[tokio::test]

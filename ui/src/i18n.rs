@@ -311,4 +311,49 @@ mod tests {
         assert_eq!(Lang::Ar.dir(), "rtl");
         assert_eq!(Lang::Es.dir(), "ltr");
     }
+
+    /// Every `"area.key"` literal in the sources names an English message,
+    /// so no screen ever shows a raw key.
+    #[test]
+    fn every_key_the_code_uses_exists_in_english() {
+        let english = load(Lang::En);
+        let areas: BTreeSet<&str> = files(Lang::En).into_iter().map(|(a, _)| a).collect();
+        let mut missing = BTreeSet::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        let mut checked = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for literal in text.split('"').skip(1).step_by(2) {
+                    let Some((area, key)) = literal.split_once('.') else {
+                        continue;
+                    };
+                    let is_key = !key.is_empty()
+                        && !key.ends_with('_')
+                        && key
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                    if areas.contains(area) && is_key {
+                        checked += 1;
+                        if !english.contains_key(literal) {
+                            missing.insert(format!("{literal} ({})", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 300, "only {checked} keys found in the sources");
+        assert!(
+            missing.is_empty(),
+            "keys without an English message: {missing:#?}"
+        );
+    }
 }

@@ -167,7 +167,13 @@ pub fn router(app: App) -> Router {
         .route("/dashboard", get(dashboard::redirect_to_slash))
         .route("/dashboard/", get(dashboard::serve))
         .route("/dashboard/{*path}", get(dashboard::serve))
-        .nest("/api", manage::router())
+        .nest(
+            "/api",
+            manage::router().layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                manage::audit::record,
+            )),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

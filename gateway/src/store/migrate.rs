@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "usage_bodies",
         include_str!("../../../migrations/0004_usage_bodies.sql"),
     ),
+    (
+        5,
+        "audit",
+        include_str!("../../../migrations/0005_audit.sql"),
+    ),
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own

@@ -1,6 +1,7 @@
 //! SQLite persistence: opening the database, migrations, repositories and the usage writer.
 
 pub mod api_keys;
+pub mod audit;
 pub mod combos;
 pub mod connections;
 pub mod crypto;

@@ -1,7 +1,8 @@
 //! `omniroute-bench`: load benchmark of the release `omniroute` gateway in front of the release `mock-upstream`, all on 127.0.0.1.
 //!
 //! Usage: `omniroute-bench [--seconds N] [--drift-requests N] [--threads N]
-//! [--translate-requests N] [--translate-streams N] [--routing-requests N] [--routing-only]`
+//! [--translate-requests N] [--translate-streams N] [--routing-requests N] [--routing-only]
+//! [--dashboard-requests N] [--dashboard-only]`
 //! (`make bench` builds the release binaries first). Both servers run as
 //! child processes found next to this executable. A hyper 1 HTTP/1.1 load
 //! generator (one keep-alive connection per client) measures the mock
@@ -9,8 +10,10 @@
 //! stream; then the gateway's memory and whether its latency drifts as it
 //! serves requests; then what translation costs (`translation.rs`); then
 //! what routing costs (`routing.rs`: combo, fallback hop, skip; alone with
-//! `--routing-only`). Exits non-zero when any request failed.
+//! `--routing-only`); then what serving the dashboard costs (`dashboard.rs`;
+//! alone with `--dashboard-only`). Exits non-zero when any request failed.
 
+mod dashboard;
 mod routing;
 mod translation;
 
@@ -69,6 +72,10 @@ struct Args {
     routing_requests: usize,
     /// Run only the routing benchmark.
     routing_only: bool,
+    /// Requests per path of the dashboard run.
+    dashboard_requests: usize,
+    /// Run only the dashboard benchmark.
+    dashboard_only: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -80,6 +87,8 @@ fn parse_args() -> Result<Args> {
         translate_streams: 2_000,
         routing_requests: 2_000,
         routing_only: false,
+        dashboard_requests: 2_000,
+        dashboard_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -102,12 +111,17 @@ fn parse_args() -> Result<Args> {
                 args.routing_requests = value("--routing-requests")?.max(10) as usize
             }
             "--routing-only" => args.routing_only = true,
+            "--dashboard-requests" => {
+                args.dashboard_requests = value("--dashboard-requests")?.max(10) as usize
+            }
+            "--dashboard-only" => args.dashboard_only = true,
             "-h" | "--help" => {
                 println!(
                     "omniroute-bench [--seconds N (measured window, default 4)] \
                      [--drift-requests N (default 20000)] [--threads N (load generator threads, default 1)] \
                      [--translate-requests N (per path, default 300)] [--translate-streams N (in-process, default 2000)] \
-                     [--routing-requests N (per path, default 2000)] [--routing-only]"
+                     [--routing-requests N (per path, default 2000)] [--routing-only] \
+                     [--dashboard-requests N (per path, default 2000)] [--dashboard-only]"
                 );
                 std::process::exit(0);
             }
@@ -147,6 +161,9 @@ fn run() -> Result<usize> {
     let gateway_bin = sibling(&bin_dir, "omniroute")?;
     if args.routing_only {
         return routing::run(&bin_dir, args.routing_requests, args.threads);
+    }
+    if args.dashboard_only {
+        return dashboard::run(&bin_dir, args.dashboard_requests, args.threads);
     }
 
     let (mock, mock_url) = Proc::spawn(
@@ -287,6 +304,14 @@ fn run() -> Result<usize> {
         Err(e) => {
             errors += 1;
             println!("Routing benchmark failed: {e:#}");
+        }
+    }
+    println!();
+    match dashboard::run(&bin_dir, args.dashboard_requests, args.threads) {
+        Ok(dashboard_errors) => errors += dashboard_errors,
+        Err(e) => {
+            errors += 1;
+            println!("Dashboard benchmark failed: {e:#}");
         }
     }
     println!();

@@ -1,5 +1,6 @@
 //! The management JSON API under `/api` that the dashboard and scripts use.
 
+pub mod audit;
 mod cli_tools;
 mod combos;
 mod connections;
@@ -28,7 +29,7 @@ use crate::error::ApiError;
 use crate::store::api_keys::hash_key;
 
 /// Largest management request body.
-const MAX_MANAGE_BODY: usize = 1024 * 1024;
+pub const MAX_MANAGE_BODY: usize = 1024 * 1024;
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -69,6 +70,7 @@ pub fn router() -> Router<App> {
         .route("/translate", post(translate::translate))
         .route("/quota", get(quota::quota))
         .route("/events", get(events::stream))
+        .route("/audit", get(audit::list))
         .route("/health", get(health::get))
         .route("/health/reset", post(health::reset))
         .route("/auth/session", get(session::get))

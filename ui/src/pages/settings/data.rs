@@ -9,7 +9,7 @@ use super::form::{attachment_name, file_stamp};
 use super::{t_now, t_now_with, toast_ok};
 use crate::api::{self, ApiError};
 use crate::browser;
-use crate::components::notify_error;
+use crate::components::{notify_error, show_toast};
 use crate::i18n::{t, tr};
 
 /// The shortest password the gateway accepts.
@@ -127,26 +127,42 @@ async fn download_backup() -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Downloads `GET /api/export` (with secrets when asked) as a JSON file.
-async fn download_export(secrets: bool) -> Result<(), ApiError> {
-    let path = if secrets {
-        "/api/export?secrets=true"
-    } else {
-        "/api/export"
-    };
-    let config = api::get::<Value>(path).await?;
+/// Downloads `GET /api/backup/export` (the configuration without secrets) as a JSON file.
+async fn download_export() -> Result<(), ApiError> {
+    let config = api::get::<Value>("/api/backup/export").await?;
     let text = serde_json::to_string_pretty(&config).unwrap_or_else(|_| config.to_string());
-    let prefix = if secrets {
-        "omniroute-config-with-secrets"
-    } else {
-        "omniroute-config"
-    };
     browser::download(
-        &stamped(prefix, "json"),
+        &stamped("omniroute-config", "json"),
         "application/json",
         text.as_bytes(),
     );
     Ok(())
+}
+
+/// What `POST /api/backup/import` reports: accounts new to this gateway
+/// come without a secret and stay disabled until one is entered.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ImportReport {
+    needs_secret: Vec<NeedsSecret>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct NeedsSecret {
+    provider: String,
+    name: String,
+}
+
+impl ImportReport {
+    /// `openai/work, anthropic/home` for the accounts that need a key.
+    fn accounts(&self) -> String {
+        self.needs_secret
+            .iter()
+            .map(|n| format!("{}/{}", n.provider, n.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Sends a chosen file as the raw body of `POST path`.
@@ -154,6 +170,18 @@ async fn upload(path: &str, content_type: &str, file: web_sys::File) -> Result<(
     api::send_raw("POST", path, content_type, Some(JsValue::from(file)))
         .await
         .map(|_| ())
+}
+
+/// Sends a chosen configuration file to `POST /api/backup/import`.
+async fn import_file(file: web_sys::File) -> Result<ImportReport, ApiError> {
+    let response = api::send_raw(
+        "POST",
+        "/api/backup/import",
+        "application/json",
+        Some(JsValue::from(file)),
+    )
+    .await?;
+    Ok(response.json().await.unwrap_or_default())
 }
 
 /// What a file input with its run button is for.
@@ -229,7 +257,6 @@ pub fn AccountAndData(
     on_replaced: impl Fn() + Copy + 'static,
 ) -> impl IntoView {
     let busy = RwSignal::new(false);
-    let secrets = RwSignal::new(false);
     let restore_input = NodeRef::<Input>::new();
     let import_input = NodeRef::<Input>::new();
 
@@ -246,7 +273,7 @@ pub fn AccountAndData(
     let export = move |_| {
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match download_export(secrets.get_untracked()).await {
+            match download_export().await {
                 Ok(()) => toast_ok("settings.export_done"),
                 Err(e) => notify_error(&e),
             }
@@ -269,9 +296,19 @@ pub fn AccountAndData(
     let import = move |file: web_sys::File| {
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match upload("/api/import", "application/json", file).await {
-                Ok(()) => {
+            match import_file(file).await {
+                Ok(report) if report.needs_secret.is_empty() => {
                     toast_ok("settings.import_done");
+                    on_replaced();
+                }
+                Ok(report) => {
+                    show_toast(
+                        true,
+                        t_now_with(
+                            "settings.import_needs_secret",
+                            &[("accounts", report.accounts())],
+                        ),
+                    );
                     on_replaced();
                 }
                 Err(e) => notify_error(&e),
@@ -308,18 +345,6 @@ pub fn AccountAndData(
             <div class="card data-card" data-testid="export-card">
                 <h2 class="card-title">{tr("settings.export_title")}</h2>
                 <p class="muted small">{tr("settings.export_intro")}</p>
-                <label class="check">
-                    <input
-                        type="checkbox"
-                        data-testid="export-secrets"
-                        prop:checked=move || secrets.get()
-                        on:change=move |ev| secrets.set(event_target_checked(&ev))
-                    />
-                    <span>{tr("settings.export_secrets")}</span>
-                </label>
-                <Show when=move || secrets.get()>
-                    <p class="warn-note small">{tr("settings.export_secrets_warning")}</p>
-                </Show>
                 <button class="btn" data-testid="export-download" disabled=move || busy.get() on:click=export>
                     {tr("settings.export_download")}
                 </button>
