@@ -3,6 +3,9 @@
 // through the chat tester and watches it arrive in the live monitor, the request log and
 // the audit log, and switches to Arabic; every page renders without a console error.
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import {
@@ -39,6 +42,7 @@ describe("dashboard", () => {
   let context;
   let page;
   let live;
+  const workDir = mkdtempSync(path.join(os.tmpdir(), "omniroute-e2e-"));
 
   before(async () => {
     mock = await startMock();
@@ -211,6 +215,52 @@ describe("dashboard", () => {
     assert.ok(entries.every((e) => e.actor === "session" || e.actor === "anonymous"));
     assert.deepEqual(problemsOf(live, EXPECTED), []);
     await live.close();
+  });
+
+  it("backs up, restores, exports and imports from the settings page", async () => {
+    await page.getByTestId("nav-settings").click();
+    await page.getByTestId("backup-card").waitFor();
+    const [backup] = await Promise.all([page.waitForEvent("download"), page.getByTestId("backup-download").click()]);
+    assert.match(backup.suggestedFilename(), /^omniroute-backup-\d{8}-\d{6}\.sqlite$/);
+    const backupPath = path.join(workDir, backup.suggestedFilename());
+    await backup.saveAs(backupPath);
+    assert.equal(readFileSync(backupPath).subarray(0, 15).toString(), "SQLite format 3");
+
+    // A combo deleted after the backup comes back with the restore.
+    const deleted = await page.evaluate(async () => {
+      const { csrf_token: csrf } = await (await fetch("/api/auth/session")).json();
+      return (await fetch("/api/combos/e2e-combo", { method: "DELETE", headers: { "X-CSRF-Token": csrf } })).status;
+    });
+    assert.equal(deleted, 204);
+    page.once("dialog", (dialog) => dialog.accept());
+    await page.getByTestId("restore-file").setInputFiles(backupPath);
+    await page.getByTestId("restore-run").click();
+    await page.locator(".toast-ok").filter({ hasText: "Backup restored" }).waitFor();
+    const combos = await page.evaluate(async () => (await (await fetch("/api/combos")).json()).data.map((c) => c.name));
+    assert.ok(combos.includes("e2e-combo"), `restored combos: ${combos}`);
+    // Still signed in: the restore kept the session.
+    assert.equal(await page.evaluate(async () => (await fetch("/api/keys")).status), 200);
+
+    const [exported] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-download").click()]);
+    const exportPath = path.join(workDir, exported.suggestedFilename());
+    await exported.saveAs(exportPath);
+    const config = JSON.parse(readFileSync(exportPath, "utf8"));
+    assert.equal(config.format, "omniroute-config");
+    assert.ok(config.combos.some((c) => c.name === "e2e-combo"));
+    assert.ok(!readFileSync(exportPath, "utf8").includes("sk-upstream-e2e"), "no secret in the export");
+    page.once("dialog", (dialog) => dialog.accept());
+    await page.getByTestId("import-file").setInputFiles(exportPath);
+    await page.getByTestId("import-run").click();
+    await page.locator(".toast-ok").filter({ hasText: "Configuration imported" }).waitFor();
+    await screenshot(page, "04-settings-data");
+  });
+
+  it("resets breakers and cooldowns from the health page", async () => {
+    await page.getByTestId("nav-health").click();
+    await page.getByTestId("health-providers").waitFor().catch(() => {});
+    page.once("dialog", (dialog) => dialog.accept());
+    await page.getByTestId("health-reset").click();
+    await page.locator(".toast-ok").filter({ hasText: "Breakers and cooldowns reset" }).waitFor();
   });
 
   it("shows the onboarding steps done once everything is set up", async () => {

@@ -117,6 +117,24 @@ impl TestGateway {
     /// Starts listening on `host` (port chosen by the OS); requests go to
     /// the loopback address either way.
     pub async fn start_on(host: &str, data_dir: tempfile::TempDir, config: &str) -> TestGateway {
+        Self::launch(host, data_dir, config, None).await
+    }
+
+    /// Starts on 127.0.0.1 with `INITIAL_PASSWORD` = `password` (dashboard tests).
+    pub async fn start_with_password(
+        data_dir: tempfile::TempDir,
+        config: &str,
+        password: Option<&str>,
+    ) -> TestGateway {
+        Self::launch("127.0.0.1", data_dir, config, password).await
+    }
+
+    async fn launch(
+        host: &str,
+        data_dir: tempfile::TempDir,
+        config: &str,
+        password: Option<&str>,
+    ) -> TestGateway {
         let config_path = data_dir.path().join("omniroute.toml");
         std::fs::write(&config_path, config).expect("write config");
         let handle = Gateway::start(Options {
@@ -125,7 +143,7 @@ impl TestGateway {
             data_dir: data_dir.path().to_path_buf(),
             config_path: Some(config_path),
             secret_key_hex: None,
-            initial_password: None,
+            initial_password: password.map(str::to_owned),
         })
         .await
         .expect("gateway starts");

@@ -11,24 +11,7 @@ const PASSWORD: &str = "first password";
 
 /// A gateway on a mock upstream started with `INITIAL_PASSWORD` = `initial`.
 async fn start(data_dir: tempfile::TempDir, config: &str, initial: Option<&str>) -> TestGateway {
-    let config_path = data_dir.path().join("omniroute.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let handle = Gateway::start(Options {
-        host: Some("127.0.0.1".into()),
-        port: Some(0),
-        data_dir: data_dir.path().to_path_buf(),
-        config_path: Some(config_path),
-        secret_key_hex: None,
-        initial_password: initial.map(str::to_owned),
-    })
-    .await
-    .unwrap();
-    TestGateway {
-        url: format!("http://127.0.0.1:{}", handle.addr().port()),
-        handle: Some(handle),
-        data_dir,
-        http: reqwest::Client::new(),
-    }
+    TestGateway::start_with_password(data_dir, config, initial).await
 }
 
 async fn gateway() -> (MockUpstream, TestGateway) {

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// The schema version this binary brings a database to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
 /// Applies the migrations the database has not seen yet, each in its own
 /// transaction together with its row in `schema_migrations`.
 pub fn apply(conn: &mut Connection) -> StoreResult<Vec<i64>> {

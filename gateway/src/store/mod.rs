@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod combos;
 pub mod connections;
 pub mod crypto;

@@ -178,6 +178,9 @@ fn summarize(method: &Method, path: &str, body: Option<&Value>, status: u16) -> 
         (["auth", "password"], true) => Some("changed the dashboard password"),
         (["health", "reset"], true) => Some("reset breakers and cooldowns"),
         (["restore"], true) => Some("restored the database from a backup"),
+        (["restore"], false) => Some("refused a backup to restore"),
+        (["backup", "import"], true) => Some("imported a configuration"),
+        (["backup", "import"], false) => Some("refused a configuration to import"),
         _ => None,
     };
     if let Some(text) = fixed {

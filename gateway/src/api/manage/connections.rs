@@ -22,20 +22,20 @@ use crate::store::{SecretBox, StoreResult};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    provider: String,
-    name: String,
-    api_key: Option<String>,
-    api_key_env: Option<String>,
-    base_url: Option<String>,
+    pub(super) provider: String,
+    pub(super) name: String,
+    pub(super) api_key: Option<String>,
+    pub(super) api_key_env: Option<String>,
+    pub(super) base_url: Option<String>,
     #[serde(default = "one")]
-    priority: i64,
+    pub(super) priority: i64,
     #[serde(default = "yes")]
-    enabled: bool,
+    pub(super) enabled: bool,
     /// Overrides the provider's fallback tier.
-    tier: Option<Tier>,
-    proxy: Option<String>,
+    pub(super) tier: Option<Tier>,
+    pub(super) proxy: Option<String>,
     #[serde(default)]
-    quota: Vec<QuotaLimit>,
+    pub(super) quota: Vec<QuotaLimit>,
 }
 
 fn one() -> i64 {
@@ -146,17 +146,12 @@ pub async fn get_one(_: Admin, State(app): State<App>, Id(id): Id) -> Result<Res
     Ok(Json(v).into_response())
 }
 
-pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
-    let body: CreateBody = json_body(body).await?;
-    let snapshot = app.snapshot.load();
-    let provider = snapshot
-        .provider_by_name(&body.provider)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("unknown provider `{}`", body.provider))
-                .with_param("provider")
-        })?
-        .id
-        .clone();
+/// Checks a new account's fields by the rules of `POST /api/connections`;
+/// `provider` is the provider's id, already resolved from `body.provider`.
+pub(super) fn checked_input(
+    provider: String,
+    body: CreateBody,
+) -> Result<ConnectionInput, ApiError> {
     if body.name.trim().is_empty() {
         return Err(ApiError::bad_request("name must not be empty").with_param("name"));
     }
@@ -168,7 +163,7 @@ pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
     check_url(body.base_url.as_deref())?;
     let proxy = check_proxy(body.proxy)?;
     check_quota(&body.quota)?;
-    let input = ConnectionInput {
+    Ok(ConnectionInput {
         provider,
         name: body.name,
         api_key: body.api_key,
@@ -179,7 +174,21 @@ pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
         tier: body.tier,
         proxy,
         quota: body.quota,
-    };
+    })
+}
+
+pub async fn create(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
+    let body: CreateBody = json_body(body).await?;
+    let snapshot = app.snapshot.load();
+    let provider = snapshot
+        .provider_by_name(&body.provider)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("unknown provider `{}`", body.provider))
+                .with_param("provider")
+        })?
+        .id
+        .clone();
+    let input = checked_input(provider, body)?;
     let v = app
         .store
         .call(move |conn, secrets| {

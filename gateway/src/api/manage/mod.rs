@@ -1,6 +1,7 @@
 //! The management JSON API under `/api` that the dashboard and scripts use.
 
 pub mod audit;
+mod backup;
 mod cli_tools;
 mod combos;
 mod connections;
@@ -13,6 +14,7 @@ mod providers;
 mod quota;
 pub mod session;
 mod settings;
+mod transfer;
 mod translate;
 mod usage;
 
@@ -71,6 +73,10 @@ pub fn router() -> Router<App> {
         .route("/quota", get(quota::quota))
         .route("/events", get(events::stream))
         .route("/audit", get(audit::list))
+        .route("/backup", get(backup::download))
+        .route("/backup/export", get(transfer::export))
+        .route("/backup/import", post(transfer::import))
+        .route("/restore", post(backup::restore))
         .route("/health", get(health::get))
         .route("/health/reset", post(health::reset))
         .route("/auth/session", get(session::get))

@@ -21,15 +21,15 @@ use crate::store;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderBody {
-    id: String,
-    name: String,
-    format: WireFormat,
-    base_url: String,
-    prefix: String,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) format: WireFormat,
+    pub(super) base_url: String,
+    pub(super) prefix: String,
     #[serde(default = "bearer")]
-    auth: AuthKind,
+    pub(super) auth: AuthKind,
     #[serde(default)]
-    models: Vec<String>,
+    pub(super) models: Vec<String>,
 }
 
 fn bearer() -> AuthKind {
@@ -68,7 +68,7 @@ pub async fn get_one(
 }
 
 /// Checks a user provider and turns it into a definition.
-fn definition(
+pub(super) fn definition(
     app: &App,
     body: ProviderBody,
     replacing: Option<&str>,
