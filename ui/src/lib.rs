@@ -8,6 +8,7 @@ pub mod components;
 pub mod format;
 pub mod i18n;
 pub mod pages;
+pub mod records;
 
 /// The wasm entry point: mount the app on `<body>`.
 #[cfg(target_arch = "wasm32")]

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{ACCEPT_ENCODING, CONTENT_ENCODING, ETAG, HOST, HeaderValue, IF_NONE_MATCH};
 use hyper::{Request, StatusCode};
 
-use super::{Proc, Sender, connect_to, micros, p_ms, sibling};
+use super::{Proc, Sender, connect_to, micros, p_ms, runtime, sibling};
 
 /// Clients of the throughput run.
 const CLIENTS: usize = 8;
@@ -175,17 +175,7 @@ pub fn run(bin_dir: &Path, requests: usize, threads: usize) -> Result<usize> {
     let addr: SocketAddr = authority.parse().context("gateway address")?;
     let host = HeaderValue::from_str(&authority)?;
 
-    let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-    }
-    .context("tokio runtime")?;
+    let runtime = runtime(threads)?;
     let result = runtime.block_on(measure(addr, &host, requests));
     drop(gateway);
     result

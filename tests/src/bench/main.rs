@@ -221,17 +221,7 @@ fn run() -> Result<usize> {
     );
     println!();
 
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    }
-    .context("tokio runtime")?;
+    let runtime = runtime(args.threads)?;
 
     let mut results: Vec<Scenario> = Vec::new();
     for target in [&direct, &through] {
@@ -419,6 +409,18 @@ fn run() -> Result<usize> {
     drop(mock);
     drop(data_dir);
     Ok(errors)
+}
+
+/// The load generator's runtime: one thread, or `threads` workers.
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder.enable_all().build().context("tokio runtime")
 }
 
 fn sibling(dir: &Path, name: &str) -> Result<PathBuf> {

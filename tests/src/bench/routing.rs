@@ -34,7 +34,9 @@ use hyper::{Method, Request};
 use omniroute_tests::TEST_KEY;
 use serde_json::{Value, json};
 
-use super::{Outcome, Proc, Sender, Target, connect, connect_to, micros, one_request, sibling};
+use super::{
+    Outcome, Proc, Sender, Target, connect, connect_to, micros, one_request, runtime, sibling,
+};
 
 /// Failing providers the hop requests rotate over, so that no breaker sees
 /// more than its share of the 500s.
@@ -215,17 +217,7 @@ pub fn run(bin_dir: &Path, requests: usize, threads: usize) -> Result<usize> {
         gateway.child.id()
     );
 
-    let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-    }
-    .context("tokio runtime")?;
+    let runtime = runtime(threads)?;
     let measured = runtime.block_on(measure(&gateway_url, &scripted_url, requests));
     drop(runtime);
 

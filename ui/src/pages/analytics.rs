@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use crate::api;
+pub use crate::records::{Percentiles, ProviderHealth};
 use crate::browser;
 use crate::charts::{AreaChart, BarChart, Point, RankChart, is_blank};
 use crate::components::{Empty, Page, StatCard, resolved};
@@ -70,28 +71,6 @@ impl Summary {
     }
 }
 
-/// Latency percentiles in milliseconds; `None` until something was measured.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Percentiles {
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-}
-
-/// One provider's traffic since the gateway started (`/api/health` → `providers`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ProviderHealth {
-    pub provider: String,
-    pub requests: u64,
-    pub successes: u64,
-    pub success_rate: Option<f64>,
-    pub latency_ms: Percentiles,
-    pub ttft_ms: Percentiles,
-    pub fallback_hops: u64,
-    pub cost_usd: f64,
-}
 
 /// A circuit breaker that is not closed, or was recently used.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

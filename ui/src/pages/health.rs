@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api;
+use crate::records::ProviderHealth;
 use crate::browser;
 use crate::components::{Empty, Page, notify_error, notify_ok, resolved};
 use crate::format;
@@ -16,29 +17,6 @@ use crate::i18n::{t_now, t_with, tr};
 /// The page reloads the health this often while it is on screen.
 const REFRESH_EVERY_SECS: u32 = 5;
 
-/// p50/p95/p99 in milliseconds; `None` before any sample.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Percentiles {
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-}
-
-/// One provider's request metrics since the start (or the last reset).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ProviderHealth {
-    pub provider: String,
-    pub requests: u64,
-    pub successes: u64,
-    /// `None` before the first request.
-    pub success_rate: Option<f64>,
-    pub status_classes: BTreeMap<String, u64>,
-    pub latency_ms: Percentiles,
-    pub ttft_ms: Percentiles,
-    pub fallback_hops: u64,
-}
 
 /// A circuit breaker of a provider (`scope: provider`) or of one account.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::api::{self, ApiError};
 use crate::browser;
+use crate::records::{List, UsageRow};
 use crate::charts::{BarChart, is_blank};
 use crate::components::{Empty, ErrorBox, Loading, Page, notify_error, notify_ok, resolved};
 use crate::format;
@@ -78,30 +79,8 @@ struct NamedList {
     data: Vec<Named>,
 }
 
-/// One request of the log (`GET /api/usage`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UsageRow {
-    pub id: i64,
-    pub ts: i64,
-    pub requested_model: String,
-    pub provider: Option<String>,
-    pub upstream_model: Option<String>,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost: f64,
-    pub latency_ms: u64,
-    pub status: u16,
-    pub error: Option<String>,
-    /// `cache`, `replay` or `shared` when the gateway answered by itself.
-    pub served_from: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UsageList {
-    pub data: Vec<UsageRow>,
-}
+/// The newest requests of the log (`GET /api/usage?limit=N`).
+pub type UsageList = List<UsageRow>;
 
 /// What the setup wizard looks at.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::pages::providers::model::Provider;
+pub use crate::records::{Hop, List, UsageRow};
 
 /// A named fallback chain (`GET /api/combos`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -26,38 +27,8 @@ pub struct ComboList {
     pub data: Vec<Combo>,
 }
 
-/// A candidate that failed before the one that answered.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Hop {
-    pub provider: String,
-    pub model: String,
-    pub status: Option<u16>,
-    pub error: String,
-}
-
-/// One request of the usage log (`GET /api/usage`), the fields this page reads.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UsageRow {
-    pub id: i64,
-    pub ts: i64,
-    pub requested_model: String,
-    pub provider: Option<String>,
-    pub upstream_model: Option<String>,
-    pub status: u16,
-    pub error: Option<String>,
-    pub hops: Vec<Hop>,
-    /// `cache`, `replay` or `shared` when no upstream was called.
-    pub served_from: Option<String>,
-    pub latency_ms: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UsageList {
-    pub data: Vec<UsageRow>,
-}
+/// The latest requests of one combo (`GET /api/usage?model=<combo>`).
+pub type UsageList = List<UsageRow>;
 
 /// The strategies the API accepts, in the order the select lists them.
 pub const STRATEGIES: [&str; 6] = [

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{self, ApiError};
+pub use crate::records::{Hop, UsageRow};
 use crate::browser;
 use crate::components::{Empty, ErrorBox, Loading, Page};
 use crate::format;
@@ -17,47 +18,6 @@ use crate::i18n::{t, t_with, tr};
 
 /// Rows asked for per page of the request and audit logs.
 pub const PAGE_SIZE: u32 = 50;
-
-/// One failed attempt on the way to an answer (`hops` of a usage row).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Hop {
-    pub provider: String,
-    pub model: String,
-    pub connection_id: Option<i64>,
-    /// The upstream's status; `None` when it never answered or was skipped.
-    pub status: Option<u16>,
-    pub error: String,
-}
-
-/// A request as `GET /api/usage` lists it and `/api/usage/live` streams it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UsageRow {
-    pub id: i64,
-    /// Unix milliseconds when the request arrived.
-    pub ts: i64,
-    pub api_key_id: Option<i64>,
-    pub inbound_format: String,
-    pub requested_model: String,
-    pub provider: Option<String>,
-    pub connection_id: Option<i64>,
-    pub upstream_model: Option<String>,
-    pub stream: bool,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cached_tokens: u64,
-    pub reasoning_tokens: u64,
-    pub cost: f64,
-    pub latency_ms: u64,
-    pub ttft_ms: Option<u64>,
-    pub status: u16,
-    pub error: Option<String>,
-    pub hops: Vec<Hop>,
-    /// `None` when an upstream answered; else `cache`, `replay` or `shared`.
-    pub served_from: Option<String>,
-    pub tier: Option<String>,
-}
 
 /// One page of a log: `{"data": [...], "next_before_id": id|null}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -12,6 +12,7 @@ use super::sse::{Delta, SseReader, TokenCounts, Utf8Carry, parse_chunk, parse_co
 use super::t_now;
 use crate::api;
 use crate::browser;
+use crate::records::{List, UsageRow};
 use crate::components::Toggle;
 use crate::format;
 use crate::i18n::{t, t_with, tr};
@@ -40,42 +41,6 @@ struct ProviderInfo {
     models: Vec<ModelInfo>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct DataList<T> {
-    data: Vec<T>,
-}
-
-/// One failed attempt before the answer.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Hop {
-    pub provider: String,
-    pub model: String,
-    pub status: Option<u16>,
-    pub error: String,
-}
-
-/// The usage row the gateway recorded for the request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct UsageRow {
-    pub id: i64,
-    pub provider: Option<String>,
-    pub upstream_model: Option<String>,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cached_tokens: u64,
-    pub reasoning_tokens: u64,
-    pub cost: f64,
-    pub latency_ms: u64,
-    pub ttft_ms: Option<u64>,
-    pub status: u16,
-    pub error: Option<String>,
-    pub hops: Vec<Hop>,
-    pub served_from: Option<String>,
-    pub tier: Option<String>,
-}
 
 /// Models to suggest: enabled combos first, then each usable provider's models.
 fn model_suggestions(combos: &[ComboInfo], providers: &[ProviderInfo]) -> Vec<String> {
@@ -288,7 +253,7 @@ async fn newest_usage_id(model: &str) -> Option<i64> {
         "/api/usage",
         &[("limit", "1".into()), ("model", model.to_owned())],
     );
-    api::get::<DataList<UsageRow>>(&path)
+    api::get::<List<UsageRow>>(&path)
         .await
         .ok()
         .and_then(|list| list.data.first().map(|r| r.id))
@@ -301,7 +266,7 @@ async fn find_usage_row(model: &str, after_id: Option<i64>) -> Option<UsageRow> 
         &[("limit", "1".into()), ("model", model.to_owned())],
     );
     for _ in 0..20 {
-        if let Ok(list) = api::get::<DataList<UsageRow>>(&path).await
+        if let Ok(list) = api::get::<List<UsageRow>>(&path).await
             && let Some(row) = list.data.into_iter().next()
             && after_id.is_none_or(|before| row.id > before)
         {
@@ -445,8 +410,8 @@ pub fn ChatTester() -> impl IntoView {
     let run = RunState::new();
 
     let suggestions = LocalResource::new(|| async {
-        let combos = api::get::<DataList<ComboInfo>>("/api/combos").await;
-        let providers = api::get::<DataList<ProviderInfo>>("/api/providers").await;
+        let combos = api::get::<List<ComboInfo>>("/api/combos").await;
+        let providers = api::get::<List<ProviderInfo>>("/api/providers").await;
         // Suggestions help; failing to load them must not block typing a model.
         model_suggestions(
             &combos.map(|c| c.data).unwrap_or_default(),
