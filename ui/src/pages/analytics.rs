@@ -6,12 +6,12 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use crate::api;
-pub use crate::records::{Percentiles, ProviderHealth};
 use crate::browser;
 use crate::charts::{AreaChart, BarChart, Point, RankChart, is_blank};
 use crate::components::{Empty, Page, StatCard, resolved};
 use crate::format;
 use crate::i18n::{t, t_with, tr};
+pub use crate::records::{Percentiles, ProviderHealth};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -70,7 +70,6 @@ impl Summary {
             .unwrap_or_default()
     }
 }
-
 
 /// A circuit breaker that is not closed, or was recently used.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

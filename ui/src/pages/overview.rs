@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::api::{self, ApiError};
 use crate::browser;
-use crate::records::{List, UsageRow};
 use crate::charts::{BarChart, is_blank};
 use crate::components::{Empty, ErrorBox, Loading, Page, notify_error, notify_ok, resolved};
 use crate::format;
@@ -19,6 +18,7 @@ use crate::pages::analytics::{
     Health, Metric, Summary, daily_points, day_key, latency_text, ltr_isolate, stat_cards,
 };
 use crate::pages::keys::{ApiKey, KeyList};
+use crate::records::{List, UsageRow};
 
 /// A model of a provider, as `/api/providers` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

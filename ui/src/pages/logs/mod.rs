@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{self, ApiError};
-pub use crate::records::{Hop, UsageRow};
 use crate::browser;
 use crate::components::{Empty, ErrorBox, Loading, Page};
 use crate::format;
 use crate::i18n::{t, t_with, tr};
+pub use crate::records::{Hop, UsageRow};
 
 /// Rows asked for per page of the request and audit logs.
 pub const PAGE_SIZE: u32 = 50;

@@ -12,10 +12,10 @@ use super::sse::{Delta, SseReader, TokenCounts, Utf8Carry, parse_chunk, parse_co
 use super::t_now;
 use crate::api;
 use crate::browser;
-use crate::records::{List, UsageRow};
 use crate::components::Toggle;
 use crate::format;
 use crate::i18n::{t, t_with, tr};
+use crate::records::{List, UsageRow};
 
 /// A combo, as `/api/combos` lists it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -40,7 +40,6 @@ struct ProviderInfo {
     usable: bool,
     models: Vec<ModelInfo>,
 }
-
 
 /// Models to suggest: enabled combos first, then each usable provider's models.
 fn model_suggestions(combos: &[ComboInfo], providers: &[ProviderInfo]) -> Vec<String> {
