@@ -6,29 +6,33 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 20128
+# The engine's packages. The root package is the desktop app (src-tauri/),
+# built and tested by its own targets because it needs WebKit.
+ENGINE := -p omniroute -p omniroute-tests
 
-.PHONY: run test bench lint build ui e2e deps-rust deps-python deps-cli deps-ui deps-e2e fmt clean
+.PHONY: run test bench lint build ui e2e desktop test-desktop deps-rust deps-python deps-cli deps-ui deps-e2e deps-desktop fmt clean
 
 run: deps-rust ui
 	$(CARGO) build --release -p omniroute
 	./target/release/omniroute --port $(PORT)
 
 test: deps-rust deps-python deps-cli lint build
-	$(CARGO) test --workspace
+	$(CARGO) test $(ENGINE)
 	$(CARGO) test --manifest-path ui/Cargo.toml
 	$(PY) -m pytest -q tests/python
 	$(MAKE) e2e
+	$(MAKE) test-desktop
 
 bench: deps-rust
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release $(ENGINE) --bins
 	./target/release/omniroute-bench
 
 build: ui
-	$(CARGO) build --workspace --bins
+	$(CARGO) build $(ENGINE) --bins
 
 lint: deps-rust
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(ENGINE) --all-targets -- -D warnings
 	$(CARGO) fmt --manifest-path ui/Cargo.toml --all -- --check
 	$(CARGO) clippy --manifest-path ui/Cargo.toml --all-targets -- -D warnings
 
@@ -81,6 +85,25 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 	@command -v npm >/dev/null || { apt-get update && apt-get install -y nodejs npm; }
 	cd tests/e2e && npm ci --no-audit --no-fund
 	touch $@
+
+# The desktop app (Tauri 2, sources in src-tauri/, package at the root).
+# Its unit tests need no display; the Debian packages are what WebKitGTK,
+# the tray and the keychain need to build and run.
+DESKTOP_DEBS := libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev \
+	libayatana-appindicator3-dev librsvg2-dev pkg-config
+deps-desktop:
+	@pkg-config --exists webkit2gtk-4.1 ayatana-appindicator3-0.1 librsvg-2.0 2>/dev/null && \
+		[ -e /usr/include/xdo.h ] || { apt-get update && apt-get install -y $(DESKTOP_DEBS); }
+
+test-desktop: deps-rust deps-desktop
+	$(CARGO) clippy -p omniroute-desktop --all-targets -- -D warnings
+	$(CARGO) test -p omniroute-desktop
+
+# The installable app and its .deb (target/release/bundle/deb/); the Tauri
+# CLI is installed into .tools/ once (about 8 minutes on 2 cores).
+desktop: deps-rust deps-desktop
+	@[ -x .tools/bin/cargo-tauri ] || $(CARGO) install --root .tools tauri-cli --version "^2" --locked
+	PATH="$(CURDIR)/.tools/bin:$$PATH" cargo tauri build --bundles deb
 
 fmt:
 	$(CARGO) fmt --all

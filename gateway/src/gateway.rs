@@ -14,6 +14,7 @@ use crate::api::{self, AppState};
 use crate::config::{ConfigError, DEFAULT_HOST, DEFAULT_PORT, FileConfig, Options};
 use crate::observe::UsageSink;
 use crate::observe::events::EventBus;
+use crate::observe::status::{self, GatewayStatus};
 use crate::providers::Catalog;
 use crate::providers::upstream::UpstreamClient;
 use crate::snapshot::Snapshot;
@@ -114,6 +115,36 @@ impl Handle {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// How the gateway is doing, for the desktop tray (reads one count from
+    /// SQLite on the blocking pool).
+    pub async fn status(&self) -> GatewayStatus {
+        let now = store::now_ms();
+        let snapshot = self.app.snapshot.load_full();
+        let accounts: Vec<(String, Vec<i64>)> = snapshot
+            .providers
+            .iter()
+            .map(|p| {
+                let ids = snapshot.accounts(&p.id).iter().map(|a| a.id).collect();
+                (p.id.clone(), ids)
+            })
+            .filter(|(_, ids): &(String, Vec<i64>)| !ids.is_empty())
+            .collect();
+        let since = status::day_start(now);
+        let requests_today = self
+            .app
+            .store
+            .call(move |conn, _| store::usage::count_since(conn, since))
+            .await
+            .unwrap_or(0);
+        status::summarize(
+            &accounts,
+            &self.app.routing.report(now),
+            &self.events.last(20),
+            requests_today,
+            now,
+        )
     }
 
     /// The events bus, for the desktop shell's notifications (and tests).
@@ -219,6 +250,7 @@ impl Gateway {
             usage.clone(),
             UpstreamClient::new()?,
             addr,
+            options.warnings.clone(),
         ));
         seed_routing(&app).await;
         tokio::spawn(persist_account_states(app.clone()));

@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> ExitCode {
         config_path: cli.config,
         secret_key_hex: std::env::var("OMNIROUTE_SECRET_KEY").ok(),
         initial_password: std::env::var("INITIAL_PASSWORD").ok(),
+        warnings: Vec::new(),
     };
     let handle = match Gateway::start(options).await {
         Ok(handle) => handle,

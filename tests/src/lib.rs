@@ -144,6 +144,7 @@ impl TestGateway {
             config_path: Some(config_path),
             secret_key_hex: None,
             initial_password: password.map(str::to_owned),
+            warnings: Vec::new(),
         })
         .await
         .expect("gateway starts");

@@ -344,6 +344,7 @@ async fn without_initial_password_a_password_is_generated_once() {
         config_path: None,
         secret_key_hex: None,
         initial_password: Some("short".into()),
+        warnings: Vec::new(),
     })
     .await
     .err()

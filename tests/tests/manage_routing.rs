@@ -423,6 +423,7 @@ models = ["groq/llama-3.3-70b", "my-stack", "mock/*"]
         config_path: Some(path),
         secret_key_hex: None,
         initial_password: None,
+        warnings: Vec::new(),
     })
     .await
     .err()

@@ -57,6 +57,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// Where the server listens; settings that would make a public address unsafe are refused.
     pub listen: std::net::SocketAddr,
+    /// Start-up problems to show on the Health page (`Options::warnings`).
+    pub warnings: Vec<String>,
     /// Serialises snapshot rebuilds so an older build never replaces a newer one.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -71,6 +73,7 @@ impl AppState {
         usage: UsageSink,
         upstream: UpstreamClient,
         listen: std::net::SocketAddr,
+        warnings: Vec<String>,
     ) -> AppState {
         let events = EventBus::new();
         let routing = Arc::new(RoutingState::new(events.clone()));
@@ -93,6 +96,7 @@ impl AppState {
             dashboard: manage::session::DashboardLogins::default(),
             started_at: Instant::now(),
             listen,
+            warnings,
             reload_lock: tokio::sync::Mutex::new(()),
         }
     }

@@ -26,6 +26,9 @@ pub struct Options {
     /// The dashboard password to set on a first start (`INITIAL_PASSWORD`);
     /// a stored password always wins over it.
     pub initial_password: Option<String>,
+    /// Problems the embedding app found at start (the desktop app: no OS
+    /// keychain), shown on the dashboard's Health page.
+    pub warnings: Vec<String>,
 }
 
 /// `~/.omniroute`, or `./.omniroute` when there is no home directory.

@@ -4,6 +4,7 @@ pub mod bodies;
 pub mod events;
 pub mod live;
 pub mod metrics;
+pub mod status;
 pub mod usage;
 
 pub use usage::{UsageRecord, UsageSink};

@@ -170,6 +170,16 @@ fn hops_json(hops: &[crate::observe::usage::Hop]) -> String {
     serde_json::to_string(hops).unwrap_or_else(|_| "[]".to_string())
 }
 
+/// How many requests arrived at or after `since_ms`.
+pub fn count_since(conn: &Connection, since_ms: i64) -> StoreResult<u64> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM usage WHERE ts >= ?1",
+        params![since_ms],
+        |row| row.get(0),
+    )?;
+    Ok(count.max(0) as u64)
+}
+
 /// Newest first.
 pub fn list(conn: &Connection, filter: &UsageFilter) -> StoreResult<Vec<UsageRow>> {
     let mut sql = String::from("SELECT * FROM usage WHERE 1=1");

@@ -8,15 +8,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api;
-use crate::records::ProviderHealth;
 use crate::browser;
 use crate::components::{Empty, Page, notify_error, notify_ok, resolved};
 use crate::format;
 use crate::i18n::{t_now, t_with, tr};
+use crate::records::ProviderHealth;
 
 /// The page reloads the health this often while it is on screen.
 const REFRESH_EVERY_SECS: u32 = 5;
-
 
 /// A circuit breaker of a provider (`scope: provider`) or of one account.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -109,6 +108,8 @@ pub struct Health {
     pub routing: Routing,
     pub cache: CacheStats,
     pub events: Vec<HealthEvent>,
+    /// Start-up problems of the app around the gateway (no OS keychain, …).
+    pub warnings: Vec<String>,
 }
 
 /// The badge tone of a breaker state.
@@ -749,7 +750,13 @@ pub fn HealthPage() -> impl IntoView {
                 let cache = cache_view(&h.cache);
                 let events = events_view(&h.events);
                 let for_breakers = h.clone();
+                let warnings = h.warnings.clone();
                 view! {
+                    {warnings.into_iter().map(|w| view! {
+                        <div class="error-box" role="alert" data-testid="health-warning">
+                            <strong>{tr("health.warning")}</strong>" "{w}
+                        </div>
+                    }).collect_view()}
                     {stats}
                     <div class="card">
                         <h2 class="card-title">{tr("health.providers")}</h2>

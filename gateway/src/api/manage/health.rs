@@ -37,6 +37,7 @@ pub fn health(app: &AppState, now_ms: i64) -> Value {
         routing: app.routing.report(now_ms),
         cache: serde_json::to_value(app.replay.stats()).unwrap_or(Value::Null),
         events: app.events.last(RECENT_EVENTS),
+        warnings: app.warnings.clone(),
     })
 }
 
@@ -50,6 +51,8 @@ pub struct HealthParts {
     /// Response cache and request-sharing counters.
     pub cache: Value,
     pub events: Vec<Envelope>,
+    /// Start-up problems (`Options::warnings`).
+    pub warnings: Vec<String>,
 }
 
 /// Degraded while any breaker of the routing report is open: some traffic
@@ -112,6 +115,7 @@ pub fn render(parts: &HealthParts) -> Value {
         "routing": parts.routing,
         "cache": parts.cache,
         "events": parts.events,
+        "warnings": parts.warnings,
     })
 }
 
@@ -152,6 +156,7 @@ mod tests {
                     connection_id: None,
                 },
             }],
+            warnings: vec!["no keychain".into()],
         }
     }
 
@@ -175,6 +180,7 @@ mod tests {
         assert_eq!(openai["ttft_ms"]["p50"], Value::Null, "no streams");
         assert_eq!(body["routing"]["cooldowns"], json!([]));
         assert_eq!(body["events"][0]["type"], "ProviderRecovered");
+        assert_eq!(body["warnings"], json!(["no keychain"]));
     }
 
     #[test]
