@@ -87,17 +87,25 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 	touch $@
 
 # The desktop app (Tauri 2, sources in src-tauri/, package at the root).
-# Its unit tests need no display; the Debian packages are what WebKitGTK,
-# the tray and the keychain need to build and run.
+# Its unit tests need no display. The end-to-end test runs the built app in
+# a real X server (Xvfb) and D-Bus session, with GNOME Keyring as the secret
+# service; the Debian packages are what WebKitGTK, the tray, the keychain
+# and that session need.
 DESKTOP_DEBS := libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev \
-	libayatana-appindicator3-dev librsvg2-dev pkg-config
+	libayatana-appindicator3-dev librsvg2-dev pkg-config \
+	xvfb xauth dbus-daemon dbus-bin gnome-keyring libsecret-tools x11-utils imagemagick
+DESKTOP_TOOLS := xvfb-run xauth dbus-run-session gnome-keyring-daemon secret-tool xwininfo
 deps-desktop:
-	@pkg-config --exists webkit2gtk-4.1 ayatana-appindicator3-0.1 librsvg-2.0 2>/dev/null && \
-		[ -e /usr/include/xdo.h ] || { apt-get update && apt-get install -y $(DESKTOP_DEBS); }
+	@missing=; for tool in $(DESKTOP_TOOLS); do command -v $$tool >/dev/null || missing=$$tool; done; \
+	pkg-config --exists webkit2gtk-4.1 ayatana-appindicator3-0.1 librsvg-2.0 2>/dev/null && \
+		[ -e /usr/include/xdo.h ] && [ -x /usr/bin/convert ] && [ -z "$$missing" ] || \
+		{ apt-get update && apt-get install -y $(DESKTOP_DEBS); }
 
-test-desktop: deps-rust deps-desktop
+test-desktop: deps-rust deps-desktop deps-python
 	$(CARGO) clippy -p omniroute-desktop --all-targets -- -D warnings
 	$(CARGO) test -p omniroute-desktop
+	$(CARGO) build -p omniroute-desktop -p omniroute-tests --bins
+	xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- $(PY) -m pytest -q tests/desktop
 
 # The installable app and its .deb (target/release/bundle/deb/); the Tauri
 # CLI is installed into .tools/ once (about 8 minutes on 2 cores).

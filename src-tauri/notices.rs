@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use omniroute::config::Settings;
 use omniroute::observe::events::Event;
 
 /// The same subject (kind + provider + account) is notified at most once
@@ -30,15 +31,23 @@ impl Kind {
         Kind::AccountDisabled,
     ];
 
-    /// The name in the `notifications` setting.
-    pub fn id(self) -> &'static str {
+    /// Whether the gateway's settings (`notify_*`) let this kind through.
+    pub fn allowed_by(self, settings: &Settings) -> bool {
         match self {
-            Kind::Quota => "quota",
-            Kind::Outage => "outage",
-            Kind::Budget => "budget",
-            Kind::TokenRefresh => "token_refresh",
-            Kind::AccountDisabled => "account_disabled",
+            Kind::Quota => settings.notify_quota,
+            Kind::Outage => settings.notify_outage,
+            Kind::Budget => settings.notify_budget,
+            Kind::TokenRefresh => settings.notify_token_refresh,
+            Kind::AccountDisabled => settings.notify_account_disabled,
         }
+    }
+
+    /// The kinds `settings` switch on.
+    pub fn enabled_in(settings: &Settings) -> Vec<Kind> {
+        Kind::ALL
+            .into_iter()
+            .filter(|kind| kind.allowed_by(settings))
+            .collect()
     }
 
     fn of(event: &Event) -> Kind {
@@ -315,6 +324,20 @@ mod tests {
         );
         policy.set_enabled(&[]);
         assert_eq!(policy.decide(&quota, REPEAT_WINDOW_MS * 2), None);
+    }
+
+    #[test]
+    fn the_gateway_settings_pick_the_kinds() {
+        let mut settings = Settings::default();
+        assert_eq!(Kind::enabled_in(&settings), Kind::ALL.to_vec());
+        settings.notify_outage = false;
+        settings.notify_budget = false;
+        assert_eq!(
+            Kind::enabled_in(&settings),
+            vec![Kind::Quota, Kind::TokenRefresh, Kind::AccountDisabled]
+        );
+        let mut policy = NoticePolicy::new(&Kind::enabled_in(&settings));
+        assert_eq!(policy.decide(&down("openai"), 0), None);
     }
 
     #[test]

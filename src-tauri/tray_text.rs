@@ -22,6 +22,7 @@ pub fn status_line(address: &str, status: &GatewayStatus) -> String {
 /// `OmniRoute — running` or `OmniRoute — openai is down`.
 pub fn tooltip(status: &GatewayStatus) -> String {
     match &status.trouble {
+        _ if status.paused => "OmniRoute — routing paused".to_owned(),
         Some(trouble) => format!("OmniRoute — {trouble}"),
         None if status.providers_total == 0 => "OmniRoute — connect a provider".to_owned(),
         None => "OmniRoute — running".to_owned(),
@@ -38,6 +39,7 @@ mod tests {
             providers_healthy: healthy,
             requests_today: today,
             trouble: trouble.map(str::to_owned),
+            paused: false,
         }
     }
 
@@ -64,5 +66,8 @@ mod tests {
             tooltip(&status(0, 0, 0, None)),
             "OmniRoute — connect a provider"
         );
+        let mut paused = status(1, 2, 0, Some("groq is down"));
+        paused.paused = true;
+        assert_eq!(tooltip(&paused), "OmniRoute — routing paused");
     }
 }

@@ -138,13 +138,34 @@ impl Handle {
             .call(move |conn, _| store::usage::count_since(conn, since))
             .await
             .unwrap_or(0);
-        status::summarize(
+        let mut status = status::summarize(
             &accounts,
             &self.app.routing.report(now),
             &self.events.last(20),
             requests_today,
             now,
-        )
+        );
+        status.paused = self.routing_paused();
+        status
+    }
+
+    /// Pauses or resumes routing: while paused every data-plane request is
+    /// answered 503 `routing_paused` in the caller's format (desktop tray).
+    pub fn set_routing_paused(&self, paused: bool) {
+        self.app
+            .routing_paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn routing_paused(&self) -> bool {
+        self.app
+            .routing_paused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The runtime settings in force now.
+    pub fn settings(&self) -> crate::config::settings::Settings {
+        self.app.snapshot.load().settings.clone()
     }
 
     /// The events bus, for the desktop shell's notifications (and tests).

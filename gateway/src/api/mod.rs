@@ -59,6 +59,9 @@ pub struct AppState {
     pub listen: std::net::SocketAddr,
     /// Start-up problems to show on the Health page (`Options::warnings`).
     pub warnings: Vec<String>,
+    /// Set from the desktop tray: data-plane requests are refused (503
+    /// `routing_paused`) while it is on; management stays open.
+    pub routing_paused: std::sync::atomic::AtomicBool,
     /// Serialises snapshot rebuilds so an older build never replaces a newer one.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -97,6 +100,7 @@ impl AppState {
             started_at: Instant::now(),
             listen,
             warnings,
+            routing_paused: Default::default(),
             reload_lock: tokio::sync::Mutex::new(()),
         }
     }

@@ -104,6 +104,17 @@ pub(super) async fn serve(
     pending: &mut PendingRecord,
     started: Instant,
 ) -> Result<Reply, ApiError> {
+    if app
+        .routing_paused
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Routing is paused in OmniRoute: resume it from the tray menu.",
+        )
+        .with_code("routing_paused"));
+    }
     let record = pending.record_mut();
     record.requested_model = incoming.model.clone();
     record.stream = incoming.stream;

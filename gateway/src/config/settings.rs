@@ -80,6 +80,15 @@ pub struct Settings {
     /// rows, shown by `GET /api/usage/{id}`. Off by default: bodies can hold
     /// private data, and when off nothing is captured.
     pub log_bodies: bool,
+
+    /// Desktop notifications, by kind: a quota used up, a provider down
+    /// (and back), a budget exceeded, a token refresh failed, an account
+    /// stopped (auth failed, banned, out of credits).
+    pub notify_quota: bool,
+    pub notify_outage: bool,
+    pub notify_budget: bool,
+    pub notify_token_refresh: bool,
+    pub notify_account_disabled: bool,
 }
 
 /// Limits that keep a burst of requests from stampeding one provider.
@@ -161,6 +170,11 @@ impl Default for Settings {
             proxy: String::new(),
             provider_proxies: BTreeMap::new(),
             log_bodies: false,
+            notify_quota: true,
+            notify_outage: true,
+            notify_budget: true,
+            notify_token_refresh: true,
+            notify_account_disabled: true,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct GatewayStatus {
     pub requests_today: u64,
     /// The first problem a person should look at, in a few words.
     pub trouble: Option<String>,
+    /// Routing paused from the tray: requests are refused until resumed.
+    pub paused: bool,
 }
 
 /// Start of the UTC day holding `now_ms`.
@@ -81,6 +83,7 @@ pub fn summarize(
         providers_healthy: healthy,
         requests_today,
         trouble,
+        paused: false,
     }
 }
 
@@ -113,7 +116,8 @@ mod tests {
                 providers_total: 3,
                 providers_healthy: 3,
                 requests_today: 12,
-                trouble: None
+                trouble: None,
+                paused: false,
             }
         );
     }

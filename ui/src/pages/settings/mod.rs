@@ -33,7 +33,7 @@ const STRATEGIES: [&str; 6] = [
 const THINKING_MODES: [&str; 4] = ["passthrough", "auto", "custom", "adaptive"];
 
 /// Every setting this page edits, to tell which one a validation message is about.
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 30] = [
     "require_api_key",
     "max_body_bytes",
     "usage_retention_days",
@@ -59,6 +59,11 @@ const KEYS: [&str; 25] = [
     "thinking_budget_tokens",
     "proxy",
     "provider_proxies",
+    "notify_quota",
+    "notify_outage",
+    "notify_budget",
+    "notify_token_refresh",
+    "notify_account_disabled",
 ];
 
 /// The unit a number field is shown in.
@@ -725,6 +730,13 @@ fn settings_form(form: Form) -> impl IntoView {
                     {number_field(form, "response_cache_ttl_secs", Unit::Seconds, 1, 30 * 86_400)}
                     {number_field(form, "response_cache_max_bytes", Unit::Mib, 0, 16 * 1024 * 1024 * 1024)}
                 </div>
+            })}
+            {section("notifications", view! {
+                {toggle_field(form, "notify_quota")}
+                {toggle_field(form, "notify_outage")}
+                {toggle_field(form, "notify_budget")}
+                {toggle_field(form, "notify_token_refresh")}
+                {toggle_field(form, "notify_account_disabled")}
             })}
         </div>
         <div class="settings-savebar" class:dirty=move || dirty.get() data-testid="settings-savebar">
