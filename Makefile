@@ -10,7 +10,7 @@ PORT ?= 20128
 # built and tested by its own targets because it needs WebKit.
 ENGINE := -p omniroute -p omniroute-tests
 
-.PHONY: run test bench lint build ui e2e desktop test-desktop deps-rust deps-python deps-cli deps-ui deps-e2e deps-desktop fmt clean
+.PHONY: run test bench bench-desktop lint build ui e2e desktop test-desktop deps-rust deps-python deps-cli deps-ui deps-e2e deps-desktop fmt clean
 
 run: deps-rust ui
 	$(CARGO) build --release -p omniroute
@@ -93,8 +93,9 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 # and that session need.
 DESKTOP_DEBS := libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev \
 	libayatana-appindicator3-dev librsvg2-dev pkg-config \
-	xvfb xauth dbus-daemon dbus-bin gnome-keyring libsecret-tools x11-utils imagemagick
-DESKTOP_TOOLS := xvfb-run xauth dbus-run-session gnome-keyring-daemon secret-tool xwininfo
+	xvfb xauth dbus-daemon dbus-bin gnome-keyring libsecret-tools x11-utils imagemagick \
+	curl bc
+DESKTOP_TOOLS := xvfb-run xauth dbus-run-session gnome-keyring-daemon secret-tool xwininfo curl bc
 deps-desktop:
 	@missing=; for tool in $(DESKTOP_TOOLS); do command -v $$tool >/dev/null || missing=$$tool; done; \
 	pkg-config --exists webkit2gtk-4.1 ayatana-appindicator3-0.1 librsvg-2.0 2>/dev/null && \
@@ -114,6 +115,10 @@ desktop: deps-rust deps-desktop ui
 	@[ -x $(TAURI_CLI) ] || npm install --prefix .tools --no-audit --no-fund @tauri-apps/cli@2.12.5
 	@# The app is not a default workspace member (it needs WebKit); name it.
 	$(TAURI_CLI) build --bundles deb -- -p omniroute-desktop
+
+# Start-up time, memory and idle CPU of the built app (docs/BENCHMARKS.md).
+bench-desktop: desktop
+	xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- tests/desktop/bench_startup.sh target/release/omniroute-desktop 3
 
 fmt:
 	$(CARGO) fmt --all
