@@ -22,6 +22,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from Xlib import X
+from Xlib.display import Display
+from Xlib.protocol import event
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = ROOT / "target" / "debug"
@@ -265,6 +268,40 @@ def test_the_window_shows_the_dashboard(desktop):
 
     wait_for("the OmniRoute window", window_listed, timeout=60)
     assert_painted(SCREENSHOTS / "desktop-window.png")
+
+
+def find_window(display, title):
+    """The top-level X window named `title`, or None."""
+    for window in display.screen().root.query_tree().children:
+        if window.get_wm_name() == title:
+            return window
+    return None
+
+
+def is_mapped(window):
+    return window.get_attributes().map_state == X.IsViewable
+
+
+def test_closing_the_window_keeps_the_gateway_and_a_second_launch_shows_it(desktop):
+    display = Display()
+    try:
+        window = find_window(display, "OmniRoute")
+        assert window is not None and is_mapped(window)
+        # What a window manager sends when the user clicks the close button.
+        protocols = display.intern_atom("WM_PROTOCOLS")
+        delete = display.intern_atom("WM_DELETE_WINDOW")
+        window.send_event(
+            event.ClientMessage(window=window, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0])),
+            event_mask=X.NoEventMask,
+        )
+        display.flush()
+        wait_for("the window to hide", lambda: not is_mapped(window), timeout=30)
+        assert desktop.proc.poll() is None, "the app keeps running"
+        assert desktop.request("GET", "/v1/models")[0] == 200, "and so does the gateway"
+        desktop.launch_again()
+        wait_for("the window to come back", lambda: is_mapped(window), timeout=30)
+    finally:
+        display.close()
 
 
 def test_start_on_login_is_written_and_removed(desktop):
