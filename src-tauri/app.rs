@@ -264,11 +264,21 @@ fn on_menu_choice(app: &AppHandle, picked: MenuChoice) {
             apply(app, Action::StartOnLogin(!on));
         }
         MenuChoice::TogglePause => {
-            let paused = app
-                .try_state::<Shell>()
-                .is_some_and(|shell| shell.tray.pause.is_checked().unwrap_or(false));
-            // The check mark has already flipped when the event arrives.
-            apply(app, Action::PauseRouting(paused));
+            // The gateway's state, not the check mark (which platforms flip
+            // at different moments), says what the click means.
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let Some(shell) = app.try_state::<Shell>() else {
+                    return;
+                };
+                let paused = shell
+                    .gateway
+                    .lock()
+                    .await
+                    .as_ref()
+                    .is_some_and(Handle::routing_paused);
+                apply(&app, Action::PauseRouting(!paused));
+            });
         }
         MenuChoice::Port(port) => apply(app, Action::MovePort(port)),
         MenuChoice::CustomPort => ask_custom_port(app),
