@@ -281,7 +281,7 @@ fn on_menu_choice(app: &AppHandle, picked: MenuChoice) {
             });
         }
         MenuChoice::Port(port) => apply(app, Action::MovePort(port)),
-        MenuChoice::CustomPort => ask_custom_port(app),
+        MenuChoice::CustomPort => apply(app, Action::ChoosePort),
         MenuChoice::Quit => apply(app, Action::Quit),
     }
 }
@@ -290,6 +290,7 @@ fn on_menu_choice(app: &AppHandle, picked: MenuChoice) {
 fn apply(app: &AppHandle, action: Action) {
     match action {
         Action::ShowWindow => show_window(app),
+        Action::ChoosePort => ask_custom_port(app),
         Action::Quit => quit(app.clone()),
         Action::StartOnLogin(on) => {
             let manager = app.autolaunch();

@@ -12,6 +12,8 @@ pub enum Action {
     PauseRouting(bool),
     /// Move the gateway to this port (the tray's Server port menu).
     MovePort(u16),
+    /// Open the small window that asks for a port (the menu's Custom… item).
+    ChoosePort,
 }
 
 /// The command line, read.
@@ -22,7 +24,7 @@ pub struct Launch {
 }
 
 pub const USAGE: &str = "usage: omniroute-desktop [--minimized] [--show] [--quit] \
-[--start-on-login=on|off] [--pause-routing | --resume-routing] [--port=N]";
+[--start-on-login=on|off] [--pause-routing | --resume-routing] [--port=N] [--choose-port]";
 
 /// Reads `args` (without the program name). Unknown flags are an error
 /// naming them, so a typo is not silently a plain launch.
@@ -40,6 +42,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Launch, String> {
             "--start-on-login=off" => Action::StartOnLogin(false),
             "--pause-routing" => Action::PauseRouting(true),
             "--resume-routing" => Action::PauseRouting(false),
+            "--choose-port" => Action::ChoosePort,
             other if other.starts_with("--port=") => {
                 Action::MovePort(crate::prefs::parse_port(&other["--port=".len()..])?)
             }
@@ -104,8 +107,8 @@ mod tests {
     #[test]
     fn unknown_flags_are_refused_by_name() {
         assert_eq!(
-            parse(&["--port=3000"]).unwrap().actions,
-            vec![Action::MovePort(3000)]
+            parse(&["--port=3000", "--choose-port"]).unwrap().actions,
+            vec![Action::MovePort(3000), Action::ChoosePort]
         );
         assert!(parse(&["--port=80"]).unwrap_err().contains("1024 to 65535"));
         let error = parse(&["--start-on-login=yes"]).unwrap_err();

@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from Xlib import X
+from Xlib import XK, X
+from Xlib.ext import xtest
 from Xlib.display import Display
 from Xlib.protocol import event
 
@@ -270,10 +271,21 @@ def test_the_window_shows_the_dashboard(desktop):
     assert_painted(SCREENSHOTS / "desktop-window.png")
 
 
+def window_title(display, window):
+    """The window's UTF-8 title (_NET_WM_NAME), else its WM_NAME."""
+    utf8 = window.get_full_property(
+        display.intern_atom("_NET_WM_NAME"), display.intern_atom("UTF8_STRING")
+    )
+    if utf8 is not None:
+        value = utf8.value
+        return value.decode() if isinstance(value, bytes) else value
+    return window.get_wm_name()
+
+
 def find_window(display, title):
-    """The top-level X window named `title`, or None."""
+    """The top-level X window titled `title`, or None."""
     for window in display.screen().root.query_tree().children:
-        if window.get_wm_name() == title:
+        if window_title(display, window) == title:
             return window
     return None
 
@@ -344,19 +356,20 @@ def test_an_outage_is_notified(desktop):
     assert "next provider" in found[0]["body"], found[0]
 
 
+def serving(desktop):
+    try:
+        return desktop.request("GET", "/api/health")[0] == 200
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
 def test_moving_to_another_port_restarts_the_gateway_there(desktop):
     old_url = desktop.url
     new_port = free_port()
     desktop.launch_again(f"--port={new_port}")
     desktop.url = f"http://127.0.0.1:{new_port}"
 
-    def serving():
-        try:
-            return desktop.request("GET", "/api/health")[0] == 200
-        except (urllib.error.URLError, ConnectionError, OSError):
-            return False
-
-    wait_for("the gateway on its new port", serving, timeout=60)
+    wait_for("the gateway on its new port", lambda: serving(desktop), timeout=60)
     with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
         urllib.request.urlopen(old_url + "/api/health", timeout=5)
     prefs = json.loads((desktop.home / ".omniroute" / "desktop.json").read_text())
@@ -369,6 +382,38 @@ def test_moving_to_another_port_restarts_the_gateway_there(desktop):
     )
     # The reloaded window, kept for a look.
     assert_painted(SCREENSHOTS / "desktop-window-after-port-change.png")
+
+
+def type_text(display, window, text):
+    """Types `text` and Enter into `window` through XTEST, like a keyboard."""
+    window.set_input_focus(X.RevertToParent, X.CurrentTime)
+    display.sync()
+    for keysym in [XK.string_to_keysym(c) for c in text] + [XK.XK_Return]:
+        keycode = display.keysym_to_keycode(keysym)
+        xtest.fake_input(display, X.KeyPress, keycode)
+        xtest.fake_input(display, X.KeyRelease, keycode)
+        display.sync()
+        time.sleep(0.05)
+
+
+def test_a_custom_port_typed_in_the_port_window(desktop):
+    new_port = free_port()
+    desktop.launch_again("--choose-port")
+    display = Display()
+    try:
+        window = wait_for(
+            "the port window",
+            lambda: find_window(display, "OmniRoute — server port"),
+            timeout=30,
+        )
+        wait_for("the port window to show", lambda: is_mapped(window), timeout=30)
+        time.sleep(1)  # its page loads and focuses the field
+        type_text(display, window, str(new_port))
+        desktop.url = f"http://127.0.0.1:{new_port}"
+        wait_for("the gateway on the typed port", lambda: serving(desktop), timeout=60)
+        wait_for("the port window to close", lambda: find_window(display, "OmniRoute — server port") is None, timeout=30)
+    finally:
+        display.close()
 
 
 def test_quit_ends_the_process_with_usage_flushed(desktop):
