@@ -5,6 +5,8 @@
 //! with a time limit, and reads each tool's config file. `HOME` and `PATH`
 //! come from the gateway's own environment ([`DetectEnv::from_process`]).
 
+pub mod write;
+
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
