@@ -164,15 +164,29 @@ def desktop():
     # leaves it; without the `default` alias the secret service has no
     # collection to store into.
     (home / ".local/share/keyrings/default").write_text("login")
-    subprocess.run(
-        ["gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize"],
-        input=KEYRING_PASSWORD,
+    keyring = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
         env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         text=True,
-        capture_output=True,
-        check=True,
-        timeout=30,
     )
+    keyring.stdin.write(KEYRING_PASSWORD)
+    keyring.stdin.close()
+    children.append(keyring)
+
+    def secret_service_up():
+        # Until the daemon holds the name, a call would D-Bus-activate a
+        # second, locked one that prompts.
+        owner = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+             "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner",
+             "string:org.freedesktop.secrets"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return "boolean true" in owner.stdout
+
+    wait_for("the secret service", secret_service_up, timeout=30)
     notifications_path = workdir / "notifications.jsonl"
     server, _ = start(
         [str(ROOT / ".venv/bin/python"), str(Path(__file__).with_name("notification_server.py")), str(notifications_path)],
@@ -232,7 +246,6 @@ key = "{API_KEY}"
     for child in children:
         child.kill()
         child.wait(timeout=10)
-    subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*"], env=env, check=False)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
