@@ -95,7 +95,7 @@ DESKTOP_DEBS := libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev \
 	libayatana-appindicator3-dev librsvg2-dev pkg-config \
 	xvfb xauth dbus-daemon dbus-bin gnome-keyring libsecret-tools x11-utils imagemagick \
 	curl bc
-DESKTOP_TOOLS := xvfb-run xauth dbus-run-session gnome-keyring-daemon secret-tool xwininfo curl bc
+DESKTOP_TOOLS := xvfb-run xauth dbus-run-session dbus-send gnome-keyring-daemon secret-tool xwininfo curl bc
 deps-desktop:
 	@missing=; for tool in $(DESKTOP_TOOLS); do command -v $$tool >/dev/null || missing=$$tool; done; \
 	pkg-config --exists webkit2gtk-4.1 ayatana-appindicator3-0.1 librsvg-2.0 2>/dev/null && \

@@ -142,12 +142,10 @@ def start(args, env, ready=None, **kwargs):
     raise RuntimeError(f"{args[0]} exited before it was ready")
 
 
-@pytest.fixture(scope="module")
-def desktop():
-    assert APP.exists(), f"{APP} is not built (make test-desktop builds it)"
-    assert os.environ.get("DISPLAY"), "run under xvfb-run"
-    assert os.environ.get("DBUS_SESSION_BUS_ADDRESS"), "run under dbus-run-session"
-    workdir = Path(tempfile.mkdtemp(prefix="omniroute-desktop-e2e-"))
+def launch(workdir, children):
+    """Starts the keyring, the notification server, the mock upstream and
+    the app with a fresh HOME in `workdir`; every process goes into
+    `children` as soon as it runs, so teardown stops it even after a failure."""
     home = workdir / "home"
     runtime_dir = workdir / "run"
     (home / ".local" / "share" / "keyrings").mkdir(parents=True)
@@ -158,21 +156,34 @@ def desktop():
         if not key.startswith("XDG_") and key not in ("OMNIROUTE_PORT", "OMNIROUTE_DATA_DIR")
     }
     env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime_dir), OMNIROUTE_LOG="info")
-    children = []
 
     # A login keyring that is the default and unlocked, as a desktop login
     # leaves it; without the `default` alias the secret service has no
     # collection to store into.
     (home / ".local/share/keyrings/default").write_text("login")
-    subprocess.run(
-        ["gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize"],
-        input=KEYRING_PASSWORD,
+    keyring = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
         env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         text=True,
-        capture_output=True,
-        check=True,
-        timeout=30,
     )
+    keyring.stdin.write(KEYRING_PASSWORD)
+    keyring.stdin.close()
+    children.append(keyring)
+
+    def secret_service_up():
+        # Until the daemon holds the name, a call would D-Bus-activate a
+        # second, locked one that prompts.
+        owner = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+             "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner",
+             "string:org.freedesktop.secrets"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return "boolean true" in owner.stdout
+
+    wait_for("the secret service", secret_service_up, timeout=30)
     notifications_path = workdir / "notifications.jsonl"
     server, _ = start(
         [str(ROOT / ".venv/bin/python"), str(Path(__file__).with_name("notification_server.py")), str(notifications_path)],
@@ -212,6 +223,7 @@ key = "{API_KEY}"
     log_path = workdir / "app.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    children.append(proc)
     app = Desktop(home, env, port, proc, log_path, notifications_path)
 
     def health():
@@ -222,18 +234,28 @@ key = "{API_KEY}"
             return False
 
     wait_for("the gateway to answer", health, timeout=120)
-    yield app
-    # Kept beside the screenshot for a look after a failure.
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(log_path, SCREENSHOTS / "desktop-app.log")
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
-    for child in children:
-        child.kill()
-        child.wait(timeout=10)
-    subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*"], env=env, check=False)
-    shutil.rmtree(workdir, ignore_errors=True)
+    return app
+
+
+@pytest.fixture(scope="module")
+def desktop():
+    assert APP.exists(), f"{APP} is not built (make test-desktop builds it)"
+    assert os.environ.get("DISPLAY"), "run under xvfb-run"
+    assert os.environ.get("DBUS_SESSION_BUS_ADDRESS"), "run under dbus-run-session"
+    workdir = Path(tempfile.mkdtemp(prefix="omniroute-desktop-e2e-"))
+    children = []
+    try:
+        yield launch(workdir, children)
+    finally:
+        # Kept beside the screenshots for a look after a failure.
+        if (workdir / "app.log").exists():
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(workdir / "app.log", SCREENSHOTS / "desktop-app.log")
+        for child in reversed(children):
+            if child.poll() is None:
+                child.kill()
+            child.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_the_gateway_serves_requests(desktop):

@@ -1,7 +1,7 @@
 //! Pausing routing (the desktop tray's Pause item): requests are refused in the caller's own format and never reach a provider; resuming serves again.
 
-use omniroute_tests::mock_and_gateway;
-use serde_json::{Value, json};
+use omniroute_tests::{json_of, mock_and_gateway};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_paused_gateway_refuses_in_each_callers_format_and_resumes() {
@@ -13,14 +13,8 @@ async fn a_paused_gateway_refuses_in_each_callers_format_and_resumes() {
     assert!(handle.status().await.paused);
 
     let chat = json!({"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "hi"}]});
-    let response = gw
-        .post("/v1/chat/completions")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
+    let send_chat = || gw.post("/v1/chat/completions").json(&chat).send();
+    let body = json_of(send_chat().await.unwrap(), 503).await;
     assert_eq!(body["error"]["code"], "routing_paused", "{body}");
     assert!(
         body["error"]["message"]
@@ -36,8 +30,7 @@ async fn a_paused_gateway_refuses_in_each_callers_format_and_resumes() {
         "messages": [{"role": "user", "content": "hi"}]
     });
     let response = gw.post("/v1/messages").json(&message).send().await.unwrap();
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
+    let body = json_of(response, 503).await;
     assert_eq!(body["type"], "error", "Anthropic's error envelope: {body}");
     assert!(
         body["error"]["message"]
@@ -58,13 +51,7 @@ async fn a_paused_gateway_refuses_in_each_callers_format_and_resumes() {
     );
 
     handle.set_routing_paused(false);
-    let response = gw
-        .post("/v1/chat/completions")
-        .json(&chat)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    json_of(send_chat().await.unwrap(), 200).await;
     assert_eq!(mock.received().len(), 1);
 }
 
