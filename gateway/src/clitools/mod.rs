@@ -6,6 +6,8 @@
 //! come from the gateway's own environment ([`DetectEnv::from_process`]).
 
 pub mod json_edit;
+pub mod setup;
+pub mod tools;
 pub mod write;
 
 use std::ffi::OsString;

@@ -1,0 +1,148 @@
+//! Pointing a coding tool at the gateway: each tool names the files it owns and what they should hold; applying plans every file first (so a file that cannot be read stops the whole change), then writes them with backups; restoring puts them back.
+
+use std::path::{Path, PathBuf};
+
+use super::write::{Change, Restored, WriteError, restore};
+
+/// Where the tool should send its requests, with which key and model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The gateway's root, `http://127.0.0.1:20128` (no `/v1`).
+    pub root_url: String,
+    /// A gateway API key.
+    pub key: String,
+    /// A model or combo name the gateway routes, `anthropic/claude-sonnet-4-5`.
+    pub model: String,
+}
+
+impl Target {
+    /// `http://127.0.0.1:20128/v1`.
+    pub fn v1_url(&self) -> String {
+        format!("{}/v1", self.root_url.trim_end_matches('/'))
+    }
+}
+
+/// One tool's setup.
+pub trait ToolSetup {
+    /// `claude-code`, `codex`, …
+    fn id(&self) -> &'static str;
+    /// The files the setup writes, relative to `HOME`.
+    fn files(&self) -> &'static [&'static str];
+    /// What each file should hold to use `target`.
+    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError>;
+}
+
+/// What applying did to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub path: PathBuf,
+    /// The backup of the bytes it had; `None` when nothing changed.
+    pub backup: Option<PathBuf>,
+}
+
+/// Plans every file, then writes the ones that change.
+pub fn apply(
+    tool: &dyn ToolSetup,
+    home: &Path,
+    target: &Target,
+) -> Result<Vec<Applied>, WriteError> {
+    let changes = tool.plan(home, target)?;
+    changes
+        .iter()
+        .map(|change| {
+            Ok(Applied {
+                path: change.path.clone(),
+                backup: change.apply()?,
+            })
+        })
+        .collect()
+}
+
+/// Puts every file of the tool back as it was before OmniRoute's first change.
+pub fn restore_all(
+    tool: &dyn ToolSetup,
+    home: &Path,
+) -> Result<Vec<(PathBuf, Restored)>, WriteError> {
+    tool.files()
+        .iter()
+        .map(|file| {
+            let path = home.join(file);
+            let outcome = restore(&path)?;
+            Ok((path, outcome))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! What every tool's tests share: a temp HOME and a target.
+
+    use super::*;
+
+    pub fn target() -> Target {
+        Target {
+            root_url: "http://127.0.0.1:20128".to_owned(),
+            key: "sk-omni-test".to_owned(),
+            model: "anthropic/claude-sonnet-4-5".to_owned(),
+        }
+    }
+
+    /// Applies `tool` over `existing` (file, bytes) in a fresh HOME, checks
+    /// that a restore gives back exactly those bytes (and removes files that
+    /// did not exist), and returns the applied files' texts.
+    pub fn apply_and_restore(tool: &dyn ToolSetup, existing: &[(&str, &str)]) -> Vec<String> {
+        let home = tempfile::tempdir().unwrap();
+        for (file, text) in existing {
+            let path = home.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+        }
+        apply(tool, home.path(), &target()).unwrap();
+        let written: Vec<String> = tool
+            .files()
+            .iter()
+            .map(|f| std::fs::read_to_string(home.path().join(f)).unwrap())
+            .collect();
+        // A second apply changes nothing.
+        for applied in apply(tool, home.path(), &target()).unwrap() {
+            assert_eq!(applied.backup, None, "{}", applied.path.display());
+        }
+        restore_all(tool, home.path()).unwrap();
+        for file in tool.files() {
+            let path = home.path().join(file);
+            match existing.iter().find(|(f, _)| f == file) {
+                Some((_, text)) => assert_eq!(std::fs::read_to_string(&path).unwrap(), *text),
+                None => assert!(!path.exists(), "{file} was created, so restore removes it"),
+            }
+        }
+        written
+    }
+
+    /// A malformed `file` stops the setup with a message naming it, and
+    /// nothing in HOME changes.
+    pub fn refuses_malformed(tool: &dyn ToolSetup, file: &str, text: &str) -> String {
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let error = apply(tool, home.path(), &target()).unwrap_err().to_string();
+        assert!(error.contains(file), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let entries = walk(home.path());
+        assert_eq!(entries, vec![path], "nothing else was written");
+        error
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
+    }
+}
