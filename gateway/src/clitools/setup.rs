@@ -11,8 +11,11 @@ pub struct Target {
     pub root_url: String,
     /// A gateway API key.
     pub key: String,
-    /// A model or combo name the gateway routes, `anthropic/claude-sonnet-4-5`.
+    /// The default model or combo, `anthropic/claude-sonnet-4-5`.
     pub model: String,
+    /// More models to offer in tools that list several (Copilot, OpenCode,
+    /// Continue, Droid, OpenClaw); the default is always offered first.
+    pub extra_models: Vec<String>,
 }
 
 impl Target {
@@ -20,12 +23,27 @@ impl Target {
     pub fn v1_url(&self) -> String {
         format!("{}/v1", self.root_url.trim_end_matches('/'))
     }
+
+    /// The default model, then the extra ones, each once.
+    pub fn models(&self) -> Vec<&str> {
+        let mut all = vec![self.model.as_str()];
+        for model in &self.extra_models {
+            if !all.contains(&model.as_str()) {
+                all.push(model);
+            }
+        }
+        all
+    }
 }
 
 /// One tool's setup.
 pub trait ToolSetup {
     /// `claude-code`, `codex`, …
     fn id(&self) -> &'static str;
+    /// What the user must do after the files are written, if anything.
+    fn next_step(&self) -> Option<&'static str> {
+        None
+    }
     /// The files the setup writes, relative to `HOME`.
     fn files(&self) -> &'static [&'static str];
     /// What each file should hold to use `target`.
@@ -84,6 +102,7 @@ pub(crate) mod fixtures {
             root_url: "http://127.0.0.1:20128".to_owned(),
             key: "sk-omni-test".to_owned(),
             model: "anthropic/claude-sonnet-4-5".to_owned(),
+            extra_models: vec!["openai/gpt-4.1".to_owned()],
         }
     }
 

@@ -1,14 +1,19 @@
-//! Codex CLI: `~/.codex/config.toml` gets a `omniroute` model provider on the gateway's Responses API, with the key in the provider entry, and makes it the default; comments and every other setting stay as written.
+//! Codex CLI: `~/.codex/config.toml` gets an `omniroute` model provider on the gateway's Responses API and makes it the default; the key goes to `~/.codex/.env`, which Codex loads at start. Comments and every other setting stay as written.
 
 use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, value};
 
+use crate::clitools::dotenv_edit::set_vars;
 use crate::clitools::setup::{Target, ToolSetup};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".codex/config.toml";
+/// Codex reads this into its environment at start (variables named
+/// `CODEX_*` excepted), so the key works in every shell and launcher.
+const ENV_FILE: &str = ".codex/.env";
 const PROVIDER: &str = "omniroute";
+const KEY_VAR: &str = "OMNIROUTE_API_KEY";
 
 pub struct Codex;
 
@@ -18,14 +23,17 @@ impl ToolSetup for Codex {
     }
 
     fn files(&self) -> &'static [&'static str] {
-        &[CONFIG]
+        &[CONFIG, ENV_FILE]
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
         let path = home.join(CONFIG);
         let label = path.display().to_string();
-        let change = Change::plan(&path, |text| edit(text.unwrap_or_default(), &label, target))?;
-        Ok(vec![change])
+        let config = Change::plan(&path, |text| edit(text.unwrap_or_default(), &label, target))?;
+        let env = Change::plan(&home.join(ENV_FILE), |text| {
+            Ok(set_vars(text, &[(KEY_VAR, &target.key)]))
+        })?;
+        Ok(vec![config, env])
     }
 }
 
@@ -59,8 +67,10 @@ fn edit(text: &str, label: &str, target: &Target) -> Result<String, WriteError> 
     ours["base_url"] = value(target.v1_url());
     // The gateway speaks Responses natively, which Codex prefers.
     ours["wire_api"] = value("responses");
-    // Sent as `Authorization: Bearer`; no environment variable to set up.
-    ours["experimental_bearer_token"] = value(target.key.as_str());
+    // Sent as `Authorization: Bearer <value of the variable>`.
+    ours["env_key"] = value(KEY_VAR);
+    // A token written here would win over the variable.
+    ours.remove("experimental_bearer_token");
     Ok(doc.to_string())
 }
 
@@ -76,8 +86,9 @@ mod tests {
             written[0],
             "model = \"anthropic/claude-sonnet-4-5\"\nmodel_provider = \"omniroute\"\n\n\
              [model_providers.omniroute]\nname = \"OmniRoute\"\nbase_url = \"http://127.0.0.1:20128/v1\"\n\
-             wire_api = \"responses\"\nexperimental_bearer_token = \"sk-omni-test\"\n"
+             wire_api = \"responses\"\nenv_key = \"OMNIROUTE_API_KEY\"\n"
         );
+        assert_eq!(written[1], "OMNIROUTE_API_KEY=sk-omni-test\n");
     }
 
     #[test]
