@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::write::{Change, Restored, WriteError, restore};
+use serde::Serialize;
+
+use super::write::{Change, Restored, WriteError, backups_of, restore};
 
 /// Where the tool should send its requests, with which key and model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +20,54 @@ pub struct Target {
     pub extra_models: Vec<String>,
 }
 
+/// Why a target was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("the gateway URL must start with http:// or https://, got {0:?}")]
+    Url(String),
+    #[error("the {0} is empty")]
+    Empty(&'static str),
+    #[error("the {0} has a line break or another control character")]
+    Control(&'static str),
+}
+
 impl Target {
+    /// A checked target. `url` may end in `/v1` or `/`; both are dropped.
+    /// Values end up in `.env` lines and TOML strings, so line breaks and
+    /// other control characters are refused.
+    pub fn new(
+        url: &str,
+        key: &str,
+        model: &str,
+        extra_models: Vec<String>,
+    ) -> Result<Target, TargetError> {
+        let check = |what: &'static str, value: &str| {
+            if value.trim().is_empty() {
+                Err(TargetError::Empty(what))
+            } else if value.chars().any(char::is_control) {
+                Err(TargetError::Control(what))
+            } else {
+                Ok(value.trim().to_owned())
+            }
+        };
+        let url = check("gateway URL", url)?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(TargetError::Url(url));
+        }
+        let root = url.trim_end_matches('/');
+        let root = root.strip_suffix("/v1").unwrap_or(root).to_owned();
+        let extra_models = extra_models
+            .iter()
+            .map(|m| check("model", m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Target {
+            root_url: root,
+            key: check("API key", key)?,
+            model: check("model", model)?,
+            extra_models,
+        })
+    }
+
     /// `http://127.0.0.1:20128/v1`.
     pub fn v1_url(&self) -> String {
         format!("{}/v1", self.root_url.trim_end_matches('/'))
@@ -37,7 +86,7 @@ impl Target {
 }
 
 /// One tool's setup.
-pub trait ToolSetup {
+pub trait ToolSetup: Sync {
     /// `claude-code`, `codex`, …
     fn id(&self) -> &'static str;
     /// What the user must do after the files are written, if anything.
@@ -51,11 +100,45 @@ pub trait ToolSetup {
 }
 
 /// What applying did to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Applied {
     pub path: PathBuf,
     /// The backup of the bytes it had; `None` when nothing changed.
     pub backup: Option<PathBuf>,
+}
+
+/// One file of a preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub path: PathBuf,
+    /// The file is there now.
+    pub exists: bool,
+    /// A unified diff; empty when the file already holds this setup.
+    pub diff: String,
+}
+
+/// What `apply` would write, as diffs; nothing is written.
+pub fn preview(
+    tool: &dyn ToolSetup,
+    home: &Path,
+    target: &Target,
+) -> Result<Vec<Preview>, WriteError> {
+    Ok(tool
+        .plan(home, target)?
+        .iter()
+        .map(|change| Preview {
+            path: change.path.clone(),
+            exists: change.before.is_some(),
+            diff: change.diff(),
+        })
+        .collect())
+}
+
+/// Whether OmniRoute changed any of the tool's files and can put them back.
+pub fn restorable(tool: &dyn ToolSetup, home: &Path) -> bool {
+    tool.files()
+        .iter()
+        .any(|file| !backups_of(&home.join(file)).is_empty())
 }
 
 /// Plans every file, then writes the ones that change.
@@ -89,6 +172,30 @@ pub fn restore_all(
             Ok((path, outcome))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_checked_and_urls_trimmed() {
+        let t = Target::new("http://127.0.0.1:20128/v1/", "k", "m", vec![]).unwrap();
+        assert_eq!(t.root_url, "http://127.0.0.1:20128");
+        assert_eq!(t.v1_url(), "http://127.0.0.1:20128/v1");
+        assert_eq!(
+            Target::new("127.0.0.1:1", "k", "m", vec![]),
+            Err(TargetError::Url("127.0.0.1:1".into()))
+        );
+        assert_eq!(
+            Target::new("http://h", "k\nEVIL=1", "m", vec![]),
+            Err(TargetError::Control("API key"))
+        );
+        assert_eq!(
+            Target::new("http://h", "k", " ", vec![]),
+            Err(TargetError::Empty("model"))
+        );
+    }
 }
 
 #[cfg(test)]

@@ -192,7 +192,8 @@ pub fn backups_of(path: &Path) -> Vec<(PathBuf, bool)> {
 }
 
 /// What restore did to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Restored {
     /// The bytes from before OmniRoute's first change are back.
     PutBack,

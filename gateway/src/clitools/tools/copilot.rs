@@ -9,11 +9,11 @@ use crate::clitools::setup::{Target, ToolSetup};
 use crate::clitools::write::{Change, WriteError};
 
 #[cfg(target_os = "macos")]
-const MODELS_FILE: &str = "Library/Application Support/Code/User/chatLanguageModels.json";
+pub const MODELS_FILE: &str = "Library/Application Support/Code/User/chatLanguageModels.json";
 #[cfg(windows)]
-const MODELS_FILE: &str = "AppData/Roaming/Code/User/chatLanguageModels.json";
+pub const MODELS_FILE: &str = "AppData/Roaming/Code/User/chatLanguageModels.json";
 #[cfg(not(any(target_os = "macos", windows)))]
-const MODELS_FILE: &str = ".config/Code/User/chatLanguageModels.json";
+pub const MODELS_FILE: &str = ".config/Code/User/chatLanguageModels.json";
 
 const PROVIDER_NAME: &str = "OmniRoute";
 
