@@ -5,6 +5,7 @@
 //! with a time limit, and reads each tool's config file. `HOME` and `PATH`
 //! come from the gateway's own environment ([`DetectEnv::from_process`]).
 
+pub mod command;
 pub mod dotenv_edit;
 pub mod json_edit;
 pub mod setup;
