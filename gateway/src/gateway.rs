@@ -26,6 +26,9 @@ pub const DB_FILE: &str = "omniroute.db";
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often old usage records are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the key table is checked for changes made by another process
+/// (`omniroute setup` creating a key for a tool while the gateway runs).
+const KEY_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Why a gateway could not start. Each renders as one line for the console.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,7 @@ pub struct Handle {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    key_follower: JoinHandle<()>,
     usage: UsageSink,
     events: EventBus,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -188,6 +192,7 @@ impl Handle {
             self.server.abort();
         }
         self.pruner.abort();
+        self.key_follower.abort();
         self.usage.stop().await;
         if let Some(writer) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -212,12 +217,35 @@ pub fn reset_dashboard_password(
     {
         return Err(StartError::ShortPassword("the new dashboard password"));
     }
-    prepare_data_dir(data_dir)?;
-    let mut conn = store::open_connection(&data_dir.join(DB_FILE)).map_err(StoreError::from)?;
-    store::migrate::apply(&mut conn)?;
+    let mut conn = open_offline(data_dir)?;
     let password = password.unwrap_or_else(store::dashboard_auth::generate_password);
     store::dashboard_auth::set_password(&mut conn, &password, None, store::now_ms())?;
     Ok(password)
+}
+
+/// Opens the data dir's database from outside a running gateway (the
+/// command-line tools), creating and migrating it when it is new.
+fn open_offline(data_dir: &Path) -> Result<rusqlite::Connection, StartError> {
+    prepare_data_dir(data_dir)?;
+    let mut conn = store::open_connection(&data_dir.join(DB_FILE)).map_err(StoreError::from)?;
+    store::migrate::apply(&mut conn)?;
+    Ok(conn)
+}
+
+/// Creates a full-access gateway key named `name` and returns it. Safe
+/// while a gateway runs on the same data dir: it notices the new key within
+/// a few seconds and takes it from then on.
+pub fn create_api_key(data_dir: &Path, name: &str) -> Result<String, StartError> {
+    let conn = open_offline(data_dir)?;
+    let (_, key) = store::api_keys::create(&conn, name, &["*".to_string()])?;
+    Ok(key)
+}
+
+/// The first enabled combo, the model a tool is set up with when none is named.
+pub fn first_enabled_combo(data_dir: &Path) -> Result<Option<String>, StartError> {
+    let conn = open_offline(data_dir)?;
+    let combos = store::combos::list(&conn)?;
+    Ok(combos.into_iter().find(|c| c.enabled).map(|c| c.name))
 }
 
 impl Gateway {
@@ -276,6 +304,7 @@ impl Gateway {
         seed_routing(&app).await;
         tokio::spawn(persist_account_states(app.clone()));
         let pruner = tokio::spawn(prune_periodically(app.clone()));
+        let key_follower = tokio::spawn(follow_key_changes(app.clone()));
 
         let (shutdown, mut stop) = watch::channel(false);
         let events = app.events.clone();
@@ -310,6 +339,7 @@ impl Gateway {
             shutdown,
             server,
             pruner,
+            key_follower,
             usage,
             events,
             writer: Some(writer),
@@ -448,6 +478,33 @@ async fn persist_account_states(app: api::App) {
 }
 
 /// Asks the writer to drop records past the retention period, now and hourly.
+/// Reloads the snapshot when the key table changes under the gateway, so a
+/// key another process adds works within [`KEY_CHECK_EVERY`]. One small
+/// query per tick, off the request path.
+async fn follow_key_changes(app: api::App) {
+    let fingerprint = |app: &api::App| {
+        let app = app.clone();
+        async move {
+            app.store
+                .call(|conn, _| store::api_keys::fingerprint(conn))
+                .await
+                .ok()
+        }
+    };
+    let mut known = fingerprint(&app).await;
+    let mut tick = tokio::time::interval(KEY_CHECK_EVERY);
+    loop {
+        tick.tick().await;
+        let now = fingerprint(&app).await;
+        if now.is_some() && now != known {
+            match app.reload().await {
+                Ok(()) => known = now,
+                Err(e) => tracing::warn!("API keys changed on disk, reload failed: {}", e.message),
+            }
+        }
+    }
+}
+
 async fn prune_periodically(app: api::App) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {

@@ -17,4 +17,6 @@ pub mod translate;
 pub mod wire;
 
 pub use config::Options;
-pub use gateway::{Gateway, Handle, StartError, reset_dashboard_password};
+pub use gateway::{
+    Gateway, Handle, StartError, create_api_key, first_enabled_combo, reset_dashboard_password,
+};

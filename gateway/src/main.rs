@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use omniroute::clitools::command::{GatewayPlace, SetupRequest};
 use omniroute::config::{Options, default_data_dir};
 use omniroute::{Gateway, Handle};
 
@@ -12,16 +13,16 @@ use omniroute::{Gateway, Handle};
 #[command(name = "omniroute", version, about)]
 struct Cli {
     /// Address to listen on [default: 127.0.0.1, or [server] host of the config file]
-    #[arg(long, env = "OMNIROUTE_HOST")]
+    #[arg(long, env = "OMNIROUTE_HOST", global = true)]
     host: Option<String>,
     /// Port to listen on [default: 20128, or [server] port of the config file]
-    #[arg(long, env = "PORT")]
+    #[arg(long, env = "PORT", global = true)]
     port: Option<u16>,
     /// Where the database and key file live [default: ~/.omniroute]
     #[arg(long, env = "DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// A declarative TOML config file applied at start
-    #[arg(long, env = "OMNIROUTE_CONFIG")]
+    #[arg(long, env = "OMNIROUTE_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Do not open the dashboard in a browser
     #[arg(long)]
@@ -38,10 +39,80 @@ enum Command {
         #[arg(long, env = "OMNIROUTE_NEW_PASSWORD")]
         password: Option<String>,
     },
+    /// Point a coding tool at this gateway (showing the change as a diff), or put its files back
+    Setup {
+        /// claude-code, codex, gemini-cli, openclaw, cline, kilo-code, roo-code, continue, opencode, qwen-code, droid, copilot, or cursor (prints the steps)
+        #[arg(required_unless_present = "list")]
+        tool: Option<String>,
+        /// List the tools found on this machine and their state
+        #[arg(long, conflicts_with_all = ["restore", "dry_run"])]
+        list: bool,
+        /// Put back the tool's files as they were before OmniRoute changed them
+        #[arg(long)]
+        restore: bool,
+        /// Show the change, write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The model or combo the tool uses [default: the first enabled combo]
+        #[arg(long)]
+        model: Option<String>,
+        /// More models to offer, comma-separated (Copilot, OpenCode, Continue, Droid, OpenClaw)
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// A gateway API key [default: a new key made for this tool]
+        #[arg(long, env = "OMNIROUTE_API_KEY")]
+        key: Option<String>,
+        /// The gateway's address as the tool reaches it [default: where the gateway is configured to serve]
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Setup {
+        tool,
+        list,
+        restore,
+        dry_run,
+        model,
+        models,
+        key,
+        url,
+    }) = cli.command
+    {
+        let request = SetupRequest {
+            tool,
+            list,
+            restore,
+            dry_run,
+            model,
+            extra_models: models,
+            key,
+            url,
+        };
+        let place = GatewayPlace {
+            data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
+            host: cli.host,
+            port: cli.port,
+            config: cli.config,
+        };
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(omniroute::clitools::command::run(request, place)));
+        return match outcome {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("omniroute setup: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::ResetPassword { password }) = cli.command {
         let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
         return match omniroute::reset_dashboard_password(&data_dir, password.clone()) {

@@ -118,7 +118,13 @@ def rows_since(gateway_url, before, at_least=1, wait=5.0):
 
 
 @pytest.fixture(scope="session")
-def all_formats_gateway_url(mock_base_url):
+def all_formats_gateway_url(all_formats_gateway):
+    """The `http://127.0.0.1:P/v1` of `all_formats_gateway`."""
+    return all_formats_gateway[0]
+
+
+@pytest.fixture(scope="session")
+def all_formats_gateway(mock_base_url):
     """A second gateway with one mock connection per upstream wire format.
 
     Prefixes and the format each reaches (the mock answers each in its own
@@ -126,7 +132,8 @@ def all_formats_gateway_url(mock_base_url):
     `anthropic/` Messages ("Hello from claude mock"), `gemini/` generateContent
     ("Hello from gemini mock"), `openai-responses/` Responses ("Hello from
     responses mock"). A separate process so that `gateway_url`'s config stays
-    as the older tests expect it. Yields the gateway's `http://127.0.0.1:P/v1`.
+    as the older tests expect it. Yields the gateway's `http://127.0.0.1:P/v1`
+    and its data dir (where `omniroute setup` adds keys).
     """
     mock_root = mock_base_url.removesuffix("/v1")
     with tempfile.TemporaryDirectory() as data_dir:
@@ -162,4 +169,5 @@ name = "python"
 key = "{TEST_KEY}"
 """
         )
-        yield from _run_gateway(data_dir, config)
+        for url in _run_gateway(data_dir, config):
+            yield url, data_dir

@@ -1,9 +1,16 @@
-//! Coding tools on this machine (Claude Code, Codex CLI, Gemini CLI, opencode, OpenClaw, Cline, Cursor): whether each is installed, where, its version, its config file, and whether that config points at this gateway.
+//! Coding tools on this machine (Claude Code, Codex CLI, Gemini CLI, OpenClaw, Cline, Kilo Code, Roo Code, Continue, OpenCode, Qwen Code, Droid, Copilot, Cursor): whether each is installed, where, its version, its config file, whether that config points at this gateway, and whether OmniRoute can set it up or put it back.
 //!
 //! Detection only reads: it looks for binaries on `PATH` and in the
 //! directories npm, bun and pipx install into, runs `<binary> --version`
 //! with a time limit, and reads each tool's config file. `HOME` and `PATH`
 //! come from the gateway's own environment ([`DetectEnv::from_process`]).
+
+pub mod command;
+pub mod dotenv_edit;
+pub mod json_edit;
+pub mod setup;
+pub mod tools;
+pub mod write;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -46,15 +53,25 @@ pub enum HomeMarker {
     },
 }
 
-/// Every tool, in the order the dashboard shows them.
+/// Where editors keep their extensions, relative to `HOME`.
+const EXTENSION_DIRS: &[&str] = &[
+    ".vscode/extensions",
+    ".vscode-insiders/extensions",
+    ".vscode-server/extensions",
+    ".cursor/extensions",
+    ".windsurf/extensions",
+];
+
+/// Every tool, in the order the dashboard shows them. Ids are the ones
+/// `omniroute setup` takes.
 pub const TOOLS: &[ToolDef] = &[
     ToolDef {
-        id: "claude",
+        id: "claude-code",
         name: "Claude Code",
         binaries: &["claude"],
         home_marker: None,
         config_files: &[".claude/settings.json"],
-        docs: "Set \"env\": {\"ANTHROPIC_BASE_URL\": \"{url}\", \"ANTHROPIC_AUTH_TOKEN\": \"<gateway key>\"} in ~/.claude/settings.json.",
+        docs: "omniroute setup claude-code sets \"env\": {\"ANTHROPIC_BASE_URL\": \"{url}\", \"ANTHROPIC_AUTH_TOKEN\": \"<gateway key>\"} in ~/.claude/settings.json.",
     },
     ToolDef {
         id: "codex",
@@ -62,26 +79,15 @@ pub const TOOLS: &[ToolDef] = &[
         binaries: &["codex"],
         home_marker: None,
         config_files: &[".codex/config.toml"],
-        docs: "In ~/.codex/config.toml add [model_providers.omniroute] with base_url = \"{url}/v1\", wire_api = \"responses\", env_key = \"OMNIROUTE_KEY\", and set model_provider = \"omniroute\".",
+        docs: "omniroute setup codex adds [model_providers.omniroute] with base_url = \"{url}/v1\", wire_api = \"responses\", env_key = \"OMNIROUTE_API_KEY\" to ~/.codex/config.toml and the key to ~/.codex/.env.",
     },
     ToolDef {
-        id: "gemini",
+        id: "gemini-cli",
         name: "Gemini CLI",
         binaries: &["gemini"],
         home_marker: None,
-        config_files: &[".gemini/settings.json", ".gemini/.env"],
-        docs: "Put GOOGLE_GEMINI_BASE_URL={url} and GEMINI_API_KEY=<gateway key> in ~/.gemini/.env, and choose \"gemini-api-key\" auth.",
-    },
-    ToolDef {
-        id: "opencode",
-        name: "opencode",
-        binaries: &["opencode"],
-        home_marker: None,
-        config_files: &[
-            ".config/opencode/opencode.json",
-            ".config/opencode/opencode.jsonc",
-        ],
-        docs: "Add a provider with \"npm\": \"@ai-sdk/openai-compatible\" and \"options\": {\"baseURL\": \"{url}/v1\"} to ~/.config/opencode/opencode.json.",
+        config_files: &[".gemini/.env", ".gemini/settings.json"],
+        docs: "omniroute setup gemini-cli puts GOOGLE_GEMINI_BASE_URL={url} and GEMINI_API_KEY=<gateway key> in ~/.gemini/.env and chooses \"gemini-api-key\" auth.",
     },
     ToolDef {
         id: "openclaw",
@@ -89,23 +95,86 @@ pub const TOOLS: &[ToolDef] = &[
         binaries: &["openclaw"],
         home_marker: Some(HomeMarker::Dir(".openclaw")),
         config_files: &[".openclaw/openclaw.json"],
-        docs: "In ~/.openclaw/openclaw.json add a models provider with \"baseUrl\": \"{url}/v1\" and \"api\": \"openai-completions\".",
+        docs: "omniroute setup openclaw adds a models provider with \"baseUrl\": \"{url}/v1\" and \"api\": \"openai-completions\" to ~/.openclaw/openclaw.json.",
     },
     ToolDef {
         id: "cline",
         name: "Cline",
-        binaries: &[],
+        binaries: &["cline"],
         home_marker: Some(HomeMarker::Versioned {
-            parents: &[
-                ".vscode/extensions",
-                ".vscode-insiders/extensions",
-                ".vscode-server/extensions",
-                ".cursor/extensions",
-            ],
+            parents: EXTENSION_DIRS,
             prefix: "saoudrizwan.claude-dev-",
         }),
-        config_files: &[],
-        docs: "In Cline's settings choose the \"OpenAI Compatible\" provider, Base URL {url}/v1 and a gateway key.",
+        config_files: &[".cline/data/globalState.json"],
+        docs: "omniroute setup cline chooses the \"OpenAI Compatible\" provider with Base URL {url}/v1 in ~/.cline/data.",
+    },
+    ToolDef {
+        id: "kilo-code",
+        name: "Kilo Code",
+        binaries: &[],
+        home_marker: Some(HomeMarker::Versioned {
+            parents: EXTENSION_DIRS,
+            prefix: "kilocode.kilo-code-",
+        }),
+        config_files: &[".kilocode/omniroute-settings.json"],
+        docs: "omniroute setup kilo-code writes an OmniRoute profile (OpenAI Compatible, {url}/v1) that Kilo Code imports when VS Code starts.",
+    },
+    ToolDef {
+        id: "roo-code",
+        name: "Roo Code",
+        binaries: &[],
+        home_marker: Some(HomeMarker::Versioned {
+            parents: EXTENSION_DIRS,
+            prefix: "rooveterinaryinc.roo-cline-",
+        }),
+        config_files: &[".roo/omniroute-settings.json"],
+        docs: "omniroute setup roo-code writes an OmniRoute profile (OpenAI Compatible, {url}/v1) that Roo Code imports when VS Code starts.",
+    },
+    ToolDef {
+        id: "continue",
+        name: "Continue",
+        binaries: &["cn"],
+        home_marker: Some(HomeMarker::Dir(".continue")),
+        config_files: &[".continue/config.json"],
+        docs: "omniroute setup continue adds \"OmniRoute: <model>\" entries (provider openai, apiBase {url}/v1) to ~/.continue/config.json.",
+    },
+    ToolDef {
+        id: "opencode",
+        name: "OpenCode",
+        binaries: &["opencode"],
+        home_marker: None,
+        config_files: &[
+            ".config/opencode/opencode.json",
+            ".config/opencode/opencode.jsonc",
+        ],
+        docs: "omniroute setup opencode adds a provider with \"npm\": \"@ai-sdk/openai-compatible\" and \"options\": {\"baseURL\": \"{url}/v1\"} to ~/.config/opencode/opencode.json.",
+    },
+    ToolDef {
+        id: "qwen-code",
+        name: "Qwen Code",
+        binaries: &["qwen"],
+        home_marker: None,
+        config_files: &[".qwen/.env", ".qwen/settings.json"],
+        docs: "omniroute setup qwen-code puts OPENAI_BASE_URL={url}/v1, OPENAI_API_KEY and OPENAI_MODEL in ~/.qwen/.env and chooses OpenAI auth.",
+    },
+    ToolDef {
+        id: "droid",
+        name: "Factory Droid",
+        binaries: &["droid"],
+        home_marker: Some(HomeMarker::Dir(".factory")),
+        config_files: &[".factory/settings.json"],
+        docs: "omniroute setup droid adds \"OmniRoute: <model>\" custom models (baseUrl {url}/v1) to ~/.factory/settings.json.",
+    },
+    ToolDef {
+        id: "copilot",
+        name: "GitHub Copilot (VS Code)",
+        binaries: &[],
+        home_marker: Some(HomeMarker::Versioned {
+            parents: EXTENSION_DIRS,
+            prefix: "github.copilot-chat-",
+        }),
+        config_files: &[tools::copilot::MODELS_FILE],
+        docs: "omniroute setup copilot --models a,b,c writes an OmniRoute custom endpoint ({url}/v1/chat/completions) with those models to VS Code's chatLanguageModels.json.",
     },
     ToolDef {
         id: "cursor",
@@ -113,7 +182,7 @@ pub const TOOLS: &[ToolDef] = &[
         binaries: &["cursor"],
         home_marker: Some(HomeMarker::Dir(".cursor")),
         config_files: &[],
-        docs: "In Cursor's Models settings, override the OpenAI base URL with {url}/v1 (Cursor calls it from its own servers, so the gateway must be reachable from the internet).",
+        docs: "In Cursor's Models settings, override the OpenAI base URL with {url}/v1 (omniroute setup cursor prints the steps; Cursor calls it from its own servers, so the gateway must be reachable from the internet).",
     },
 ];
 
@@ -129,6 +198,10 @@ pub struct ToolStatus {
     pub config_path: Option<String>,
     /// Its config names this gateway's address.
     pub configured: bool,
+    /// `omniroute setup <id>` can point it here.
+    pub can_setup: bool,
+    /// OmniRoute changed its files and can put them back.
+    pub restorable: bool,
     pub docs: String,
 }
 
@@ -222,6 +295,7 @@ fn locate(tool: &ToolDef, env: &DetectEnv, listen: SocketAddr) -> (ToolStatus, O
         _ => None,
     };
     let installed = binary.is_some() || marker.is_some();
+    let setup = tools::by_id(tool.id);
     let path = binary
         .as_ref()
         .map(|b| b.display().to_string())
@@ -246,13 +320,18 @@ fn locate(tool: &ToolDef, env: &DetectEnv, listen: SocketAddr) -> (ToolStatus, O
         version: marker.and_then(|(_, version)| version),
         config_path: configs.first().map(|p| p.display().to_string()),
         configured,
+        can_setup: setup.is_some(),
+        restorable: match (setup, &env.home) {
+            (Some(setup), Some(home)) => setup::restorable(setup, home),
+            _ => false,
+        },
         docs: tool.docs.replace("{url}", &gateway_url(listen)),
     };
     (status, binary)
 }
 
 /// `http://host:port` as a tool on this machine reaches the gateway.
-fn gateway_url(listen: SocketAddr) -> String {
+pub fn gateway_url(listen: SocketAddr) -> String {
     let ip = listen.ip();
     if ip.is_unspecified() || ip.is_loopback() {
         format!("http://127.0.0.1:{}", listen.port())
@@ -464,12 +543,14 @@ mod tests {
         assert_eq!(codex.version.as_deref(), Some("codex-cli 0.50.0"));
         assert_eq!(codex.path, Some(script.display().to_string()));
         assert!(codex.docs.contains("http://127.0.0.1:4321/v1"));
-        assert!(!get("gemini").installed);
+        assert!(!get("gemini-cli").installed);
         let cline = get("cline");
         assert!(cline.installed);
         assert_eq!(cline.version.as_deref(), Some("3.10.1"));
         assert!(!cline.configured && cline.config_path.is_none());
-        assert!(!get("claude").installed);
+        assert!(!get("claude-code").installed);
+        assert!(cline.can_setup && !cline.restorable);
+        assert!(!get("cursor").can_setup);
         assert_eq!(all.len(), TOOLS.len());
     }
 

@@ -69,6 +69,16 @@ pub fn count_all(conn: &Connection) -> StoreResult<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?)
 }
 
+/// Changes whenever a key is added, revoked or replaced, by any process:
+/// (keys, highest id, revoked keys, latest revocation).
+pub fn fingerprint(conn: &Connection) -> StoreResult<(i64, i64, i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), COUNT(revoked_at), COALESCE(MAX(revoked_at), 0) FROM api_keys",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?)
+}
+
 fn get(conn: &Connection, id: i64) -> StoreResult<ApiKeyRow> {
     conn.query_row("SELECT * FROM api_keys WHERE id = ?1", [id], row_to_key)
         .optional()?

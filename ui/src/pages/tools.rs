@@ -19,7 +19,192 @@ pub struct CliTool {
     pub version: Option<String>,
     pub config_path: Option<String>,
     pub configured: bool,
+    /// OmniRoute can write this tool's config (`/api/cli-tools/{id}/apply`).
+    pub can_setup: bool,
+    /// OmniRoute changed its files and can put them back.
+    pub restorable: bool,
     pub docs: Option<String>,
+}
+
+/// One file of a preview.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct PreviewFile {
+    diff: String,
+}
+
+/// `POST /api/cli-tools/{id}/preview`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct PreviewReply {
+    files: Vec<PreviewFile>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct CreatedKey {
+    name: String,
+}
+
+/// `POST /api/cli-tools/{id}/apply`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct ApplyReply {
+    files: Vec<serde_json::Value>,
+    created_key: Option<CreatedKey>,
+    next_step: Option<String>,
+}
+
+/// What the setup panel shows after an action.
+#[derive(Debug, Clone, PartialEq)]
+enum SetupOutcome {
+    /// The diffs a preview returned (empty: nothing would change).
+    Diff(String),
+    /// A sentence saying what was done.
+    Done(String),
+    Failed(String),
+}
+
+/// The one-click setup of a tool: preview the change as a diff, apply it
+/// (with a new gateway key made for the tool when no key is given), or put
+/// the tool's files back.
+#[component]
+fn SetupPanel(
+    id: String,
+    model: String,
+    restorable: bool,
+    on_change: Callback<()>,
+) -> impl IntoView {
+    let model = RwSignal::new(model);
+    let key = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<SetupOutcome>);
+    let busy = RwSignal::new(false);
+    let body = move || {
+        let key = key.get_untracked();
+        let key = key.trim();
+        json!({
+            "model": model.get_untracked().trim(),
+            "key": (!key.is_empty()).then(|| key.to_owned()),
+        })
+    };
+    let path = move |action: &str| format!("/api/cli-tools/{id}/{action}");
+    let preview_path = path("preview");
+    let apply_path = path("apply");
+    let restore_path = path("restore");
+    let preview = move |_| {
+        let url = preview_path.clone();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let reply: Result<PreviewReply, api::ApiError> = api::post(&url, &body()).await;
+            busy.set(false);
+            outcome.set(Some(match reply {
+                Ok(reply) => {
+                    SetupOutcome::Diff(reply.files.into_iter().map(|f| f.diff).collect::<String>())
+                }
+                Err(e) => SetupOutcome::Failed(e.message),
+            }));
+        });
+    };
+    let apply = move |_| {
+        let url = apply_path.clone();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let reply: Result<ApplyReply, api::ApiError> = api::post(&url, &body()).await;
+            busy.set(false);
+            outcome.set(Some(match reply {
+                Ok(reply) => {
+                    let mut text =
+                        t_with("tools.applied", &[("count", reply.files.len().to_string())]);
+                    if let Some(created) = reply.created_key {
+                        text.push(' ');
+                        text.push_str(&t_with(
+                            "tools.key_created",
+                            &[("name", isolate(&created.name))],
+                        ));
+                    }
+                    if let Some(step) = reply.next_step {
+                        text.push(' ');
+                        text.push_str(&step);
+                    }
+                    on_change.run(());
+                    SetupOutcome::Done(text)
+                }
+                Err(e) => SetupOutcome::Failed(e.message),
+            }));
+        });
+    };
+    let restore = move |_| {
+        let url = restore_path.clone();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let reply: Result<serde_json::Value, api::ApiError> = api::post(&url, &json!({})).await;
+            busy.set(false);
+            outcome.set(Some(match reply {
+                Ok(_) => {
+                    on_change.run(());
+                    SetupOutcome::Done(t("tools.restored"))
+                }
+                Err(e) => SetupOutcome::Failed(e.message),
+            }));
+        });
+    };
+    view! {
+        <div class="tool-setup" data-testid="tool-setup">
+            <h3>{tr("tools.setup_title")}</h3>
+            <div class="row">
+                <label class="field">
+                    <span class="muted small">{tr("tools.setup_model")}</span>
+                    <input
+                        class="input mono"
+                        data-testid="setup-model"
+                        prop:value=move || model.get()
+                        on:input=move |ev| model.set(event_target_value(&ev))
+                    />
+                </label>
+                <label class="field">
+                    <span class="muted small">{tr("tools.setup_key")}</span>
+                    <input
+                        class="input mono"
+                        type="password"
+                        autocomplete="off"
+                        data-testid="setup-key"
+                        prop:placeholder=move || t("tools.setup_key_placeholder")
+                        on:input=move |ev| key.set(event_target_value(&ev))
+                    />
+                </label>
+            </div>
+            <div class="row">
+                <button class="btn" data-testid="setup-preview" disabled=move || busy.get() on:click=preview>
+                    {tr("tools.preview")}
+                </button>
+                <button class="btn btn-primary" data-testid="setup-apply" disabled=move || busy.get() on:click=apply>
+                    {tr("tools.apply")}
+                </button>
+                <button
+                    class="btn"
+                    data-testid="setup-restore"
+                    disabled=move || busy.get() || !restorable
+                    on:click=restore
+                >
+                    {tr("tools.restore")}
+                </button>
+            </div>
+            {move || outcome.get().map(|o| match o {
+                SetupOutcome::Diff(diff) if diff.is_empty() => view! {
+                    <p class="small" data-testid="setup-result">{t("tools.no_change")}</p>
+                }.into_any(),
+                SetupOutcome::Diff(diff) => view! {
+                    <pre class="setup-diff" data-testid="setup-diff" dir="ltr">{diff}</pre>
+                }.into_any(),
+                SetupOutcome::Done(text) => view! {
+                    <p class="small setup-done" data-testid="setup-result" dir="auto">{text}</p>
+                }.into_any(),
+                SetupOutcome::Failed(text) => view! {
+                    <p class="error-box small" role="alert" data-testid="setup-error" dir="auto">{text}</p>
+                }.into_any(),
+            })}
+        </div>
+    }
 }
 
 /// The list, bare or wrapped in `{"data": …}` like the other list endpoints.
@@ -168,17 +353,17 @@ pub fn guide(id: &str, origin: &str, model: &str) -> Guide {
         };
     }
     if has("droid") || has("factory") {
-        let snippet = json!({"custom_models": [{
-            "model_display_name": "OmniRoute",
+        let snippet = json!({"customModels": [{
             "model": model,
-            "base_url": v1,
-            "api_key": key,
+            "displayName": format!("OmniRoute: {model}"),
+            "baseUrl": v1,
+            "apiKey": key,
             "provider": "generic-chat-completion-api",
         }]});
         return Guide {
             style: Style::OpenAi,
             base_url: v1,
-            file: Some("~/.factory/config.json"),
+            file: Some("~/.factory/settings.json"),
             snippet: Some(pretty(&snippet)),
         };
     }
@@ -227,7 +412,7 @@ fn sorted(mut tools: Vec<CliTool>) -> Vec<CliTool> {
     tools
 }
 
-fn tool_card(tool: CliTool, model: String) -> impl IntoView {
+fn tool_card(tool: CliTool, model: String, on_change: Callback<()>) -> impl IntoView {
     let guide = guide(&tool.id, &origin(), &model);
     let file = tool
         .config_path
@@ -299,6 +484,14 @@ fn tool_card(tool: CliTool, model: String) -> impl IntoView {
                 <dt>{tr("tools.api_style")}</dt>
                 <dd>{t(style_key)}</dd>
             </dl>
+            {tool.can_setup.then(|| view! {
+                <SetupPanel
+                    id=tool.id.clone()
+                    model=model.clone()
+                    restorable=tool.restorable
+                    on_change=on_change
+                />
+            })}
             <div class="tool-connect">
                 <h3>{tr("tools.how_to")}</h3>
                 <div class="row tool-url">
@@ -346,6 +539,8 @@ pub fn ToolsPage() -> impl IntoView {
             .map(|c| c.name)
             .unwrap_or_else(|| "<MODEL>".to_owned())
     });
+    // After a setup or restore the cards show the new state.
+    let on_change = Callback::new(move |()| tools.refetch());
     let actions = Box::new(move || {
         view! {
             <button
@@ -382,7 +577,7 @@ pub fn ToolsPage() -> impl IntoView {
                             <span class="muted small">{tr("tools.auto_note")}</span>
                         </div>
                         <div class="tools-grid">
-                            {list.into_iter().map(|tool| tool_card(tool, model.clone())).collect_view()}
+                            {list.into_iter().map(|tool| tool_card(tool, model.clone(), on_change)).collect_view()}
                         </div>
                     }
                     .into_any()
