@@ -115,6 +115,8 @@ pub struct KeyGrant {
     pub id: i64,
     pub name: String,
     pub models: Vec<String>,
+    /// When the key stops working (ms since the epoch).
+    pub expires_at: Option<i64>,
 }
 
 impl KeyGrant {
@@ -210,6 +212,7 @@ impl Snapshot {
                         id: k.id,
                         name: k.name,
                         models: k.models,
+                        expires_at: k.expires_at,
                     }),
                 ))
             })

@@ -90,6 +90,19 @@ def run_cli(args, home, workdir, extra_env=None):
     )
 
 
+def assert_answers(mock_base_url, args, home, tmp_path, answer, path_part, extra_env=None):
+    """The CLI, run once in a fresh work dir, prints `answer`, and the mock
+    received a call whose path contains `path_part`."""
+    seen = len(mock_received(mock_base_url))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_cli(args, home, work, extra_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == answer
+    received = mock_received(mock_base_url)[seen:]
+    assert any(path_part in r["path"] for r in received), received
+
+
 def check_round_trip(home, data_dir, tool, files, original):
     """`--restore` gives back exactly the files the user had."""
     out = setup(home, data_dir, tool, "--restore")
@@ -126,19 +139,15 @@ def test_claude_code_works_after_setup_with_a_new_key(all_formats_gateway, mock_
     assert key.startswith("sk-") and key != TEST_KEY
     wait_until_key_works(gateway_url, key)
 
-    seen = len(mock_received(mock_base_url))
-    work = tmp_path / "work"
-    work.mkdir()
-    result = run_cli(
+    assert_answers(
+        mock_base_url,
         [str(CLI_BIN / "claude"), "-p", "Say hi"],
         home,
-        work,
+        tmp_path,
+        "Hello from claude mock",
+        "/messages",
         {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Hello from claude mock"
-    received = mock_received(mock_base_url)[seen:]
-    assert any(r["path"].endswith("/messages") for r in received), received
 
     check_round_trip(home, data_dir, "claude-code", [".claude/settings.json"], original)
 
@@ -171,18 +180,14 @@ def test_codex_works_after_setup(all_formats_gateway, mock_base_url, tmp_path):
     assert text.startswith("# my Codex settings\ncheck_for_update_on_startup = false\n")
     assert "[features]\nplugins = false" in text
 
-    seen = len(mock_received(mock_base_url))
-    work = tmp_path / "work"
-    work.mkdir()
-    result = run_cli(
+    assert_answers(
+        mock_base_url,
         [str(CLI_BIN / "codex"), "exec", "--skip-git-repo-check", "--color", "never", "Say hi"],
         home,
-        work,
+        tmp_path,
+        "Hello from mock",
+        "/chat/completions",
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Hello from mock"
-    received = mock_received(mock_base_url)[seen:]
-    assert any(r["path"].endswith("/chat/completions") for r in received), received
 
     check_round_trip(home, data_dir, "codex", files, original)
 
@@ -214,24 +219,20 @@ def test_gemini_cli_works_after_setup(all_formats_gateway, mock_base_url, tmp_pa
     written = json.loads(settings.read_text())
     assert written["privacy"] == {"usageStatisticsEnabled": False}
 
-    seen = len(mock_received(mock_base_url))
-    work = tmp_path / "work"
-    work.mkdir()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    result = run_cli(
+    assert_answers(
+        mock_base_url,
         [str(CLI_BIN / "gemini"), "-p", "Say hi", "-o", "text"],
         home,
-        work,
+        tmp_path,
+        "Hello from gemini mock",
+        "gemini-2.5-flash",
         {
             "TMPDIR": str(scratch),
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
             "GEMINI_CLI_NO_RELAUNCH": "true",
         },
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Hello from gemini mock"
-    received = mock_received(mock_base_url)[seen:]
-    assert any("gemini-2.5-flash" in r["path"] for r in received), received
 
     check_round_trip(home, data_dir, "gemini-cli", files, original)

@@ -16,6 +16,31 @@ const BINARIES: &[(&str, &str)] = &[
     ("cursor", "cursor"),
 ];
 
+/// The gateway with `TEST_KEY`, its data in `dir`, run with this HOME and PATH.
+fn start_gateway(dir: &Path, home: &Path, path: &Path) -> omniroute_tests::GatewayProcess {
+    let config = dir.join("omniroute.toml");
+    write(
+        &config,
+        &format!("[[api_keys]]\nname = \"ci\"\nkey = \"{TEST_KEY}\"\nmodels = [\"*\"]\n"),
+    );
+    let data = dir.join("data");
+    spawn_gateway(
+        &[
+            "--port",
+            "0",
+            "--no-open",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[
+            ("HOME", home.to_str().unwrap()),
+            ("PATH", path.to_str().unwrap()),
+        ],
+    )
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -34,27 +59,7 @@ async fn a_fake_claude_on_path_is_installed_versioned_and_configured() {
         &home.join(".gemini/settings.json"),
         r#"{"security":{"auth":{"selectedType":"gemini-api-key"}}}"#,
     );
-    let config = dir.path().join("omniroute.toml");
-    write(
-        &config,
-        &format!("[[api_keys]]\nname = \"ci\"\nkey = \"{TEST_KEY}\"\nmodels = [\"*\"]\n"),
-    );
-    let data = dir.path().join("data");
-    let mut gw = spawn_gateway(
-        &[
-            "--port",
-            "0",
-            "--no-open",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[
-            ("HOME", home.to_str().unwrap()),
-            ("PATH", bin.to_str().unwrap()),
-        ],
-    );
+    let mut gw = start_gateway(dir.path(), &home, &bin);
     let port = gw.url.rsplit(':').next().unwrap().to_string();
     write(
         &home.join(".claude/settings.json"),
@@ -159,24 +164,7 @@ async fn a_tool_is_previewed_set_up_with_a_new_key_and_restored() {
     write(&settings, original);
     let codex = home.join(".codex/config.toml");
     write(&codex, "model = \"gpt-5\"\n[model_providers\n");
-    let config = dir.path().join("omniroute.toml");
-    write(
-        &config,
-        &format!("[[api_keys]]\nname = \"ci\"\nkey = \"{TEST_KEY}\"\nmodels = [\"*\"]\n"),
-    );
-    let data = dir.path().join("data");
-    let mut gw = spawn_gateway(
-        &[
-            "--port",
-            "0",
-            "--no-open",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[("HOME", home.to_str().unwrap()), ("PATH", "/nonexistent")],
-    );
+    let mut gw = start_gateway(dir.path(), &home, Path::new("/nonexistent"));
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         http.post(format!("{}/api/cli-tools/{path}", gw.url))

@@ -89,9 +89,17 @@ fn check_key(
             "Missing API key. Send `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>` with an OmniRoute key.",
         ));
     };
-    snapshot
+    let grant = snapshot
         .key(&hash_key(key))
-        .cloned()
-        .map(Some)
-        .ok_or_else(|| ApiError::unauthorized("Invalid or revoked API key."))
+        .ok_or_else(|| ApiError::unauthorized("Invalid or revoked API key."))?;
+    if grant
+        .expires_at
+        .is_some_and(|at| at <= crate::store::now_ms())
+    {
+        return Err(
+            ApiError::unauthorized(format!("The API key `{}` has expired.", grant.name))
+                .with_code("key_expired"),
+        );
+    }
+    Ok(Some(grant.clone()))
 }

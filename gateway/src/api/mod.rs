@@ -6,6 +6,7 @@ pub(crate) mod gemini;
 pub mod manage;
 pub mod messages;
 pub mod metrics;
+pub mod network_guard;
 pub mod relay;
 pub mod replay;
 pub mod request;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub replay: replay::Replay,
     /// Dashboard login tokens and failed-password pacing.
     pub dashboard: manage::session::DashboardLogins,
+    /// Data-plane requests per client address this minute.
+    pub ip_pacer: network_guard::IpPacer,
     pub started_at: Instant,
     /// Where the server listens; settings that would make a public address unsafe are refused.
     pub listen: std::net::SocketAddr,
@@ -97,6 +100,7 @@ impl AppState {
             metrics,
             replay: replay::Replay::new(),
             dashboard: manage::session::DashboardLogins::default(),
+            ip_pacer: network_guard::IpPacer::default(),
             started_at: Instant::now(),
             listen,
             warnings,
@@ -184,6 +188,11 @@ pub fn router(app: App) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: a refused address reaches nothing else.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            network_guard::middleware,
+        ))
         .with_state(app)
 }
 

@@ -34,7 +34,8 @@ pub struct GatewayPlace {
 
 impl GatewayPlace {
     /// The address the gateway serves on, as a tool on this machine reaches
-    /// it: flags first, then the config file's `[server]`, then the defaults.
+    /// it: flags first, then the config file's `[server]`, then the port the
+    /// desktop app was moved to (its `desktop.json`), then the defaults.
     pub fn address(&self) -> Result<SocketAddr, String> {
         let file = match &self.config {
             Some(path) => Some(FileConfig::load(path).map_err(|e| e.to_string())?),
@@ -48,6 +49,7 @@ impl GatewayPlace {
         let port = self
             .port
             .or_else(|| file.as_ref().and_then(|f| f.server.port))
+            .or_else(|| desktop_port(&self.data_dir))
             .unwrap_or(DEFAULT_PORT);
         let ip = match host.as_str() {
             "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
@@ -57,6 +59,13 @@ impl GatewayPlace {
         };
         Ok(SocketAddr::new(ip, port))
     }
+}
+
+/// The port chosen in the desktop app's tray menu, kept in the data dir.
+fn desktop_port(data_dir: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(data_dir.join("desktop.json")).ok()?;
+    let prefs: serde_json::Value = serde_json::from_str(&text).ok()?;
+    prefs["port"].as_u64()?.try_into().ok()
 }
 
 /// Runs the command and returns what to print.
@@ -213,4 +222,42 @@ fn usage() -> String {
         "name a tool (omniroute setup <tool>) or ask for --list; tools: {}",
         ids()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(dir: &Path) -> GatewayPlace {
+        GatewayPlace {
+            data_dir: dir.to_path_buf(),
+            host: None,
+            port: None,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn the_address_comes_from_flags_then_config_then_the_desktop_app() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            place(dir.path()).address().unwrap().to_string(),
+            "127.0.0.1:20128"
+        );
+        std::fs::write(dir.path().join("desktop.json"), r#"{"port": 20200}"#).unwrap();
+        assert_eq!(place(dir.path()).address().unwrap().port(), 20200);
+        let config = dir.path().join("omniroute.toml");
+        std::fs::write(&config, "[server]\nport = 3000\n").unwrap();
+        let with_config = GatewayPlace {
+            config: Some(config),
+            ..place(dir.path())
+        };
+        assert_eq!(with_config.address().unwrap().port(), 3000);
+        let with_flag = GatewayPlace {
+            port: Some(4000),
+            host: Some("localhost".into()),
+            ..with_config
+        };
+        assert_eq!(with_flag.address().unwrap().to_string(), "127.0.0.1:4000");
+    }
 }

@@ -54,6 +54,11 @@ impl JsonDoc {
         })
     }
 
+    /// The file had nothing in it yet.
+    pub fn is_new(&self) -> bool {
+        self.fresh
+    }
+
     /// The top-level object (created in an empty file).
     fn top_object(&self) -> Result<CstObject, WriteError> {
         match self.root.value() {

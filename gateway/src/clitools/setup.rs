@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::dotenv_edit::set_vars;
+use super::json_edit::{Edit, JsonDoc, Syntax, edit_json};
 use super::write::{Change, Restored, WriteError, backups_of, restore};
 
 /// Where the tool should send its requests, with which key and model.
@@ -97,6 +99,36 @@ pub trait ToolSetup: Sync {
     fn files(&self) -> &'static [&'static str];
     /// What each file should hold to use `target`.
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError>;
+}
+
+/// The planned change of the JSON file `file` under `home`: `edit` changes
+/// the parsed document, which keeps everything else the user wrote.
+pub fn plan_json(
+    home: &Path,
+    file: &str,
+    syntax: Syntax,
+    edit: impl FnOnce(&JsonDoc) -> Result<(), WriteError>,
+) -> Result<Change, WriteError> {
+    let path = home.join(file);
+    let label = path.display().to_string();
+    Change::plan(&path, |text| {
+        let doc = JsonDoc::parse(text, &label, syntax)?;
+        edit(&doc)?;
+        Ok(doc.finish())
+    })
+}
+
+/// The planned change of the JSONC file `file` under `home` that sets or
+/// removes the given paths.
+pub fn plan_json_edits(home: &Path, file: &str, edits: &[Edit<'_>]) -> Result<Change, WriteError> {
+    let path = home.join(file);
+    let label = path.display().to_string();
+    Change::plan(&path, |text| edit_json(text, &label, edits))
+}
+
+/// The planned change of the `.env` file `file` under `home` that sets `vars`.
+pub fn plan_env(home: &Path, file: &str, vars: &[(&str, &str)]) -> Result<Change, WriteError> {
+    Change::plan(&home.join(file), |text| Ok(set_vars(text, vars)))
 }
 
 /// What applying did to one file.

@@ -89,6 +89,64 @@ pub struct Settings {
     pub notify_budget: bool,
     pub notify_token_refresh: bool,
     pub notify_account_disabled: bool,
+
+    /// Addresses (CIDR or single IPs) refused before any key is checked.
+    /// Clients on this machine always pass.
+    pub ip_blocklist: Vec<IpRange>,
+    /// When not empty, only these addresses (and this machine) get in.
+    pub ip_allowlist: Vec<IpRange>,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client; the
+    /// header is ignored from anyone else, and from everyone when empty.
+    pub trusted_proxies: Vec<IpRange>,
+    /// Data-plane requests one address (not this machine) may send per
+    /// minute; 0 for no limit.
+    pub ip_requests_per_minute: u32,
+}
+
+/// An address range in settings: `10.0.0.0/8`, `2001:db8::/32`, or a single
+/// address (`203.0.113.7`), written and stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange(ipnet::IpNet);
+
+impl IpRange {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        // An IPv4 client reached over an IPv6 socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.contains(&ip)
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+    fn from_str(text: &str) -> Result<IpRange, String> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(IpRange)
+            .map_err(|_| format!("{text:?} is not an IP address or a CIDR range like 10.0.0.0/8"))
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for IpRange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IpRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<IpRange, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Limits that keep a burst of requests from stampeding one provider.
@@ -175,6 +233,10 @@ impl Default for Settings {
             notify_budget: true,
             notify_token_refresh: true,
             notify_account_disabled: true,
+            ip_blocklist: Vec::new(),
+            ip_allowlist: Vec::new(),
+            trusted_proxies: Vec::new(),
+            ip_requests_per_minute: 600,
         }
     }
 }
@@ -214,6 +276,9 @@ impl Settings {
     fn validate(&self) -> Result<(), String> {
         if !(1024..=1024 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err("max_body_bytes must be between 1024 and 1073741824".into());
+        }
+        if self.ip_requests_per_minute > 1_000_000 {
+            return Err("ip_requests_per_minute must be between 0 (no limit) and 1000000".into());
         }
         if !(1..=3650).contains(&self.usage_retention_days) {
             return Err("usage_retention_days must be between 1 and 3650".into());

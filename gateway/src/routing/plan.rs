@@ -345,6 +345,7 @@ mod tests {
             id: 1,
             name: "k".into(),
             models: vec!["anthropic/*".into()],
+            expires_at: None,
         };
         let plan = plan(&snap, "mix", Some(&grant)).unwrap();
         assert_eq!(labels(&plan), ["anthropic/claude-sonnet-4-5"]);
@@ -352,6 +353,7 @@ mod tests {
             id: 2,
             name: "k2".into(),
             models: vec!["mix".into()],
+            expires_at: None,
         };
         let plan = super::plan(&snap, "mix", Some(&whole)).unwrap();
         assert_eq!(plan.candidates.len(), 2);

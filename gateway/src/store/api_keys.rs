@@ -1,4 +1,4 @@
-//! Gateway API keys: generated, stored as SHA-256 hashes, shown once, revocable.
+//! Gateway API keys: generated, stored as SHA-256 hashes, shown once, revocable, rotatable, optionally expiring.
 
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -22,6 +22,8 @@ pub struct ApiKeyRow {
     pub source: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the key stops working; `None` for never.
+    pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub request_count: i64,
 }
@@ -53,6 +55,7 @@ fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         source: row.get("source")?,
         created_at: row.get("created_at")?,
         revoked_at: row.get("revoked_at")?,
+        expires_at: row.get("expires_at")?,
         last_used_at: row.get("last_used_at")?,
         request_count: row.get("request_count")?,
     })
@@ -151,6 +154,36 @@ pub fn create(
     Ok((row, key))
 }
 
+/// Sets when a key stops working (`None`: never).
+pub fn set_expiry(conn: &Connection, id: i64, expires_at: Option<i64>) -> StoreResult<ApiKeyRow> {
+    conn.execute(
+        "UPDATE api_keys SET expires_at = ?2 WHERE id = ?1",
+        params![id, expires_at],
+    )?;
+    get(conn, id)
+}
+
+/// Gives a live key a new secret, keeping its name, models and expiry; the
+/// old secret stops working. Returns the row and the new key, shown once.
+pub fn rotate(conn: &Connection, id: i64) -> StoreResult<(ApiKeyRow, String)> {
+    let row = get(conn, id)?;
+    if row.revoked_at.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "API key {id} is revoked; create a new one instead"
+        )));
+    }
+    let key = generate_key();
+    conn.execute(
+        "UPDATE api_keys SET key_hash = ?2, key_preview = ?3 WHERE id = ?1",
+        params![
+            id,
+            hex::encode(hash_key(&key)),
+            super::connections::preview(&key)
+        ],
+    )?;
+    Ok((get(conn, id)?, key))
+}
+
 pub fn revoke(conn: &Connection, id: i64) -> StoreResult<ApiKeyRow> {
     let changed = conn.execute(
         "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
@@ -212,6 +245,35 @@ mod tests {
             Err(StoreError::Conflict(_))
         ));
         assert!(matches!(revoke(&conn, 999), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn rotation_replaces_the_secret_and_keeps_the_settings() {
+        let conn = db();
+        let (row, old) = create(&conn, "ci", &["openai/*".into()]).unwrap();
+        set_expiry(&conn, row.id, Some(4_000_000_000_000)).unwrap();
+        let (rotated, new) = rotate(&conn, row.id).unwrap();
+        assert_ne!(old, new);
+        assert_eq!(rotated.key_hash, hex::encode(hash_key(&new)));
+        assert_eq!(
+            (
+                rotated.id,
+                rotated.name.as_str(),
+                rotated.models.clone(),
+                rotated.expires_at
+            ),
+            (
+                row.id,
+                "ci",
+                vec!["openai/*".to_string()],
+                Some(4_000_000_000_000)
+            )
+        );
+        revoke(&conn, row.id).unwrap();
+        assert!(matches!(
+            rotate(&conn, row.id),
+            Err(StoreError::Conflict(_))
+        ));
     }
 
     #[test]

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit",
         include_str!("../../../migrations/0005_audit.sql"),
     ),
+    (
+        6,
+        "key_expiry",
+        include_str!("../../../migrations/0006_key_expiry.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

@@ -27,6 +27,8 @@ pub struct ApiKey {
     pub source: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the key stops working; `None` for never.
+    pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub request_count: i64,
 }
@@ -34,6 +36,26 @@ pub struct ApiKey {
 impl ApiKey {
     pub fn is_live(&self) -> bool {
         self.revoked_at.is_none()
+    }
+
+    /// Past its expiry at `now_ms` (still listed, no longer accepted).
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_ms)
+    }
+}
+
+/// The end of the chosen day (`YYYY-MM-DD`, local time) in ms, for an
+/// expiry picked from a date field; `None` when the field is empty or odd.
+pub fn end_of_day_ms(date: &str) -> Option<i64> {
+    let date = date.trim();
+    if date.is_empty() {
+        return None;
+    }
+    if cfg!(target_arch = "wasm32") {
+        let ms = js_sys::Date::new(&format!("{date}T23:59:59").into()).get_time();
+        (!ms.is_nan()).then_some(ms as i64)
+    } else {
+        None
     }
 }
 
@@ -113,8 +135,10 @@ pub fn provider_patterns(providers: &[ProviderInfo]) -> Vec<String> {
 fn key_row(
     key: ApiKey,
     on_revoke: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
+    on_rotate: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let live = key.is_live();
+    let expired = live && key.is_expired(browser::now_ms());
     let models = key
         .models
         .iter()
@@ -129,8 +153,19 @@ fn key_row(
     let last_used = key
         .last_used_at
         .map_or_else(|| t("keys.never"), browser::local_datetime);
+    let expiry = key.expires_at.filter(|_| live).map(|at| {
+        view! {
+            <div class="muted small ltr" data-testid="key-expires">
+                {t_with("keys.expires_on", &[("date", browser::local_datetime(at))])}
+            </div>
+        }
+    });
     let status = match (live, key.source == "config") {
         (false, _) => view! { <span class="badge badge-muted">{t("keys.revoked")}</span> }.into_any(),
+        (true, _) if expired => view! {
+            <span class="badge badge-warn" data-testid="key-expired">{t("keys.expired")}</span>
+        }
+        .into_any(),
         (true, true) => view! {
             <span class="badge badge-ok">{t("keys.active")}</span>
             " "
@@ -140,9 +175,13 @@ fn key_row(
         (true, false) => view! { <span class="badge badge-ok">{t("keys.active")}</span> }.into_any(),
     };
     let revoke = live.then(|| {
-        let key = key.clone();
+        let (for_rotate, for_revoke) = (key.clone(), key.clone());
         view! {
-            <button class="btn btn-small btn-danger" data-testid="key-revoke" on:click=move |_| on_revoke(key.clone())>
+            <button class="btn btn-small" data-testid="key-rotate" on:click=move |_| on_rotate(for_rotate.clone())>
+                {t("keys.rotate")}
+            </button>
+            " "
+            <button class="btn btn-small btn-danger" data-testid="key-revoke" on:click=move |_| on_revoke(for_revoke.clone())>
                 {t("keys.revoke")}
             </button>
         }
@@ -163,7 +202,7 @@ fn key_row(
             <td class="nowrap ltr">{browser::local_datetime(key.created_at)}</td>
             <td class="nowrap ltr" data-testid="key-last-used">{last_used}</td>
             <td class="num" data-testid="key-requests">{format::group_thousands(key.request_count.max(0) as u64)}</td>
-            <td class="nowrap">{status}</td>
+            <td class="nowrap">{status}{expiry}</td>
             <td class="actions">{revoke}</td>
         </tr>
     }
@@ -173,6 +212,7 @@ fn keys_table(
     keys: Vec<ApiKey>,
     show_revoked: bool,
     on_revoke: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
+    on_rotate: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
 ) -> AnyView {
     let revoked = keys.iter().filter(|k| !k.is_live()).count();
     let shown = visible_keys(keys, show_revoked);
@@ -186,7 +226,7 @@ fn keys_table(
     }
     let rows = shown
         .into_iter()
-        .map(|k| key_row(k, on_revoke.clone()))
+        .map(|k| key_row(k, on_revoke.clone(), on_rotate.clone()))
         .collect_view();
     view! {
         <div class="table-wrap">
@@ -218,6 +258,7 @@ fn CreateKey(
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let models = RwSignal::new("*".to_owned());
+    let expires = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let providers =
@@ -243,12 +284,16 @@ fn CreateKey(
             ))));
             return;
         }
+        let expires_at = end_of_day_ms(&expires.get_untracked());
         busy.set(true);
         error.set(None);
         let on_created = on_created.clone();
         leptos::task::spawn_local(async move {
-            let reply: Result<Created, ApiError> =
-                api::post("/api/keys", &json!({"name": key_name, "models": list})).await;
+            let reply: Result<Created, ApiError> = api::post(
+                "/api/keys",
+                &json!({"name": key_name, "models": list, "expires_at": expires_at}),
+            )
+            .await;
             busy.set(false);
             match reply {
                 Ok(created) => on_created(created.name, created.key),
@@ -312,6 +357,17 @@ fn CreateKey(
                     />
                 </label>
                 <p class="muted small">{tr("keys.models_hint")}</p>
+                <label class="field">
+                    <span>{tr("keys.expires")}</span>
+                    <input
+                        type="date"
+                        dir="ltr"
+                        data-testid="key-expires-input"
+                        prop:value=move || expires.get()
+                        on:input=move |ev| expires.set(event_target_value(&ev))
+                    />
+                    <small class="muted">{tr("keys.expires_hint")}</small>
+                </label>
                 <div class="row chips">{chips}</div>
                 <div class="pattern-preview" data-testid="key-models-preview">
                     {move || {
@@ -433,6 +489,27 @@ pub fn KeysPage() -> impl IntoView {
         });
     };
 
+    let rotate = move |key: ApiKey| {
+        if !browser::confirm(&t_with(
+            "keys.confirm_rotate",
+            &[("name", key.name.clone())],
+        )) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let reply: Result<Created, ApiError> =
+                api::post(&format!("/api/keys/{}/rotate", key.id), &json!({})).await;
+            match reply {
+                Ok(rotated) => {
+                    secret.set(Some((rotated.name, rotated.key)));
+                    notify_ok("keys.rotated_ok");
+                    keys.refetch();
+                }
+                Err(e) => notify_error(&e),
+            }
+        });
+    };
+
     let actions = Box::new(move || {
         view! {
             <label class="row show-revoked">
@@ -456,7 +533,7 @@ pub fn KeysPage() -> impl IntoView {
             <div class="card">
                 {move || {
                     let show = show_revoked.get();
-                    resolved(keys.get(), move |list: KeyList| keys_table(list.data, show, revoke))
+                    resolved(keys.get(), move |list: KeyList| keys_table(list.data, show, revoke, rotate))
                 }}
             </div>
             {move || creating.get().then(|| view! {

@@ -36,10 +36,19 @@ pub async fn record(State(app): State<App>, request: Request, next: Next) -> Res
     if !is_change(&method, &path) {
         return next.run(request).await;
     }
+    // The client as the network guard saw it (behind a trusted proxy, the
+    // forwarded address), else the peer.
     let ip = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .get::<crate::api::network_guard::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        .map(|ip| ip.to_string());
     let actor = actor(&app, request.headers()).await;
     let (parts, body) = request.into_parts();
     let (body, changes) = if is_json(&parts.headers) && !path.starts_with("/api/auth/") {

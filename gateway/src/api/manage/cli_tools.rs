@@ -68,6 +68,16 @@ fn target(app: &App, body: &SetupBody, key: &str) -> Result<Target, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("Cannot set up the tool: {e}")))
 }
 
+/// Runs file work off the async runtime; a file error becomes the caller's.
+async fn on_files<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(write_error)
+}
+
 fn write_error(e: WriteError) -> ApiError {
     match e {
         WriteError::Unparsable { .. } => ApiError::conflict(e.to_string()),
@@ -90,10 +100,7 @@ pub async fn preview(
         .unwrap_or_else(|| NEW_KEY_PLACEHOLDER.to_owned());
     let target = target(&app, &body, &key)?;
     let home = home()?;
-    let files = tokio::task::spawn_blocking(move || setup::preview(tool, &home, &target))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(write_error)?;
+    let files = on_files(move || setup::preview(tool, &home, &target)).await?;
     Ok(Json(json!({"tool": id, "files": files, "next_step": tool.next_step()})).into_response())
 }
 
@@ -110,10 +117,7 @@ pub async fn apply(
     // Check the request and every file before a key is created for it.
     let checked = target(&app, &body, NEW_KEY_PLACEHOLDER)?;
     let plan_home = home.clone();
-    tokio::task::spawn_blocking(move || tool.plan(&plan_home, &checked))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(write_error)?;
+    on_files(move || tool.plan(&plan_home, &checked)).await?;
     let (key, created) = match body.key.clone() {
         Some(key) => (key, None),
         None => {
@@ -127,10 +131,7 @@ pub async fn apply(
         }
     };
     let target = target(&app, &body, &key)?;
-    let files = tokio::task::spawn_blocking(move || setup::apply(tool, &home, &target))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(write_error)?;
+    let files = on_files(move || setup::apply(tool, &home, &target)).await?;
     let mut answer = json!({"tool": id, "files": files, "next_step": tool.next_step()});
     if let Some(row) = created {
         answer["created_key"] = serde_json::to_value(&row).unwrap_or_default();
@@ -143,10 +144,7 @@ pub async fn apply(
 pub async fn restore(_: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let tool = tool(&id)?;
     let home = home()?;
-    let files = tokio::task::spawn_blocking(move || setup::restore_all(tool, &home))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(write_error)?;
+    let files = on_files(move || setup::restore_all(tool, &home)).await?;
     let files: Vec<_> = files
         .into_iter()
         .map(|(path, outcome)| json!({"path": path, "outcome": outcome}))

@@ -54,7 +54,11 @@ pub fn router() -> Router<App> {
         )
         .route("/connections/{id}/test", post(connections::test))
         .route("/keys", get(keys::list).post(keys::create))
-        .route("/keys/{id}", axum::routing::delete(keys::revoke))
+        .route(
+            "/keys/{id}",
+            axum::routing::delete(keys::revoke).patch(keys::update),
+        )
+        .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/combos", get(combos::list).post(combos::create))
         .route(
             "/combos/{name}",

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{Admin, json_body};
 use crate::api::App;
+use crate::api::network_guard::ClientIp;
 use crate::error::ApiError;
 use crate::store::dashboard_auth::{self, Session};
 use crate::store::now_ms;
@@ -23,18 +24,26 @@ use crate::store::now_ms;
 pub const COOKIE_NAME: &str = "omniroute_session";
 /// How long a desktop login token may wait before it is used.
 const LOGIN_TOKEN_TTL_MS: i64 = 120_000;
-/// Wrong passwords one address may try per minute; more are refused for the
-/// rest of that minute.
-const MAX_FAILURES_PER_MINUTE: usize = 5;
-const FAILURE_WINDOW_MS: i64 = 60_000;
+/// Wrong passwords one address may try within [`FAILURE_WINDOW_MS`]; the
+/// last of them locks the address out for [`LOCK_MS`].
+const MAX_FAILURES: usize = 5;
+const FAILURE_WINDOW_MS: i64 = 15 * 60_000;
+const LOCK_MS: i64 = 15 * 60_000;
 
 /// In-memory sign-in state: one-time login tokens and recent failed attempts.
 #[derive(Default)]
 pub struct DashboardLogins {
     /// Token -> when it stops being valid.
     tokens: Mutex<HashMap<String, i64>>,
-    /// Client address -> when its recent wrong passwords were tried.
-    failures: Mutex<HashMap<IpAddr, Vec<i64>>>,
+    /// Client address -> when its recent wrong passwords were tried, and
+    /// until when it is locked out.
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Default)]
+struct Failures {
+    times: Vec<i64>,
+    locked_until: i64,
 }
 
 impl DashboardLogins {
@@ -57,32 +66,28 @@ impl DashboardLogins {
             .is_some_and(|expires| expires > now_ms)
     }
 
-    /// Seconds `ip` must wait before another attempt, when too many of its
-    /// attempts failed within the last minute.
+    /// Seconds `ip` must wait before another attempt, while it is locked out.
     fn locked_for(&self, ip: IpAddr, now_ms: i64) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
-        let recent: Vec<i64> = failures
-            .get(&ip)?
-            .iter()
-            .copied()
-            .filter(|t| now_ms - t < FAILURE_WINDOW_MS)
-            .collect();
-        (recent.len() >= MAX_FAILURES_PER_MINUTE).then(|| {
-            recent.first().map_or(60, |t| {
-                u64::try_from((t + FAILURE_WINDOW_MS - now_ms) / 1000 + 1).unwrap_or(60)
-            })
-        })
+        let until = failures.get(&ip)?.locked_until;
+        (until > now_ms).then(|| u64::try_from((until - now_ms + 999) / 1000).unwrap_or(1))
     }
 
     fn record_failure(&self, ip: IpAddr, now_ms: i64) {
         if let Ok(mut failures) = self.failures.lock() {
             // Old attempts are swept here, so addresses that stopped trying
             // do not pile up.
-            failures.retain(|_, times| {
-                times.retain(|t| now_ms - t < FAILURE_WINDOW_MS);
-                !times.is_empty()
+            failures.retain(|_, f| {
+                f.times.retain(|t| now_ms - t < FAILURE_WINDOW_MS);
+                !f.times.is_empty() || f.locked_until > now_ms
             });
-            failures.entry(ip).or_default().push(now_ms);
+            let entry = failures.entry(ip).or_default();
+            entry.times.push(now_ms);
+            if entry.times.len() >= MAX_FAILURES {
+                entry.locked_until = now_ms + LOCK_MS;
+                // A fresh count after the lock: five more to lock again.
+                entry.times.clear();
+            }
         }
     }
 
@@ -101,11 +106,13 @@ impl DashboardLogins {
     }
 }
 
-/// The address the request came from. The peer address, not a forwarded
-/// header, which anyone can write; behind a proxy every client shares it,
-/// which errs on the safe side. Requests made inside the process (no
-/// peer) count as one address.
+/// The address the request came from, as the network guard decided it: the
+/// peer, or the forwarded client when the peer is a trusted proxy. Requests
+/// made inside the process (no peer) count as one address.
 fn client_ip(request: &Request) -> IpAddr {
+    if let Some(ClientIp(ip)) = request.extensions().get::<ClientIp>() {
+        return *ip;
+    }
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -335,18 +342,29 @@ mod tests {
     }
 
     #[test]
-    fn too_many_failures_lock_one_address_for_the_rest_of_the_minute() {
+    fn five_failures_in_fifteen_minutes_lock_one_address_for_fifteen_minutes() {
         let logins = DashboardLogins::default();
         let (ip, other): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
-        for t in 0..MAX_FAILURES_PER_MINUTE as i64 {
-            assert_eq!(logins.locked_for(ip, t * 1000), None);
-            logins.record_failure(ip, t * 1000);
+        let minute = 60_000;
+        // Four failures spread over 14 minutes do not lock.
+        for t in [0, 5, 10, 14] {
+            logins.record_failure(ip, t * minute);
+            assert_eq!(logins.locked_for(ip, t * minute), None);
         }
-        assert_eq!(logins.locked_for(ip, 10_000), Some(51));
-        assert_eq!(logins.locked_for(other, 10_000), None);
-        assert_eq!(logins.locked_for(ip, 60_001), None);
+        // The fifth within 15 minutes does, for 15 minutes from then.
+        logins.record_failure(ip, 14 * minute + 30_000);
+        assert_eq!(logins.locked_for(ip, 14 * minute + 30_000), Some(900));
+        assert_eq!(logins.locked_for(ip, 29 * minute), Some(30));
+        assert_eq!(logins.locked_for(other, 20 * minute), None);
+        assert_eq!(logins.locked_for(ip, 29 * minute + 30_000), None);
+        // Failures older than 15 minutes do not count toward a lock.
+        let spread = DashboardLogins::default();
+        for t in 0..5 {
+            spread.record_failure(ip, t * 4 * minute);
+        }
+        assert_eq!(spread.locked_for(ip, 16 * minute), None);
         // Another address failing later sweeps the stale entries away.
-        logins.record_failure(other, 120_000);
+        logins.record_failure(other, 60 * minute);
         assert_eq!(logins.failures.lock().unwrap().len(), 1);
     }
 }

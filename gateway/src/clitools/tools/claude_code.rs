@@ -4,8 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::clitools::json_edit::edit_json;
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::setup::{Target, ToolSetup, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".claude/settings.json";
@@ -22,34 +21,30 @@ impl ToolSetup for ClaudeCode {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(SETTINGS);
-        let label = path.display().to_string();
         let model = json!(target.model);
-        let change = Change::plan(&path, |text| {
-            edit_json(
-                text,
-                &label,
-                &[
-                    // The root: Claude Code appends /v1/messages itself.
-                    (&["env", "ANTHROPIC_BASE_URL"], Some(json!(target.root_url))),
-                    // Sent as `Authorization: Bearer`, which the gateway takes.
-                    (&["env", "ANTHROPIC_AUTH_TOKEN"], Some(json!(target.key))),
-                    // An Anthropic key beside it makes Claude Code ask which to use.
-                    (&["env", "ANTHROPIC_API_KEY"], None),
-                    (&["env", "ANTHROPIC_MODEL"], Some(model.clone())),
-                    // Background and sub-agent calls go through the same model.
-                    (
-                        &["env", "ANTHROPIC_DEFAULT_OPUS_MODEL"],
-                        Some(model.clone()),
-                    ),
-                    (
-                        &["env", "ANTHROPIC_DEFAULT_SONNET_MODEL"],
-                        Some(model.clone()),
-                    ),
-                    (&["env", "ANTHROPIC_DEFAULT_HAIKU_MODEL"], Some(model)),
-                ],
-            )
-        })?;
+        let change = plan_json_edits(
+            home,
+            SETTINGS,
+            &[
+                // The root: Claude Code appends /v1/messages itself.
+                (&["env", "ANTHROPIC_BASE_URL"], Some(json!(target.root_url))),
+                // Sent as `Authorization: Bearer`, which the gateway takes.
+                (&["env", "ANTHROPIC_AUTH_TOKEN"], Some(json!(target.key))),
+                // An Anthropic key beside it makes Claude Code ask which to use.
+                (&["env", "ANTHROPIC_API_KEY"], None),
+                (&["env", "ANTHROPIC_MODEL"], Some(model.clone())),
+                // Background and sub-agent calls go through the same model.
+                (
+                    &["env", "ANTHROPIC_DEFAULT_OPUS_MODEL"],
+                    Some(model.clone()),
+                ),
+                (
+                    &["env", "ANTHROPIC_DEFAULT_SONNET_MODEL"],
+                    Some(model.clone()),
+                ),
+                (&["env", "ANTHROPIC_DEFAULT_HAIKU_MODEL"], Some(model)),
+            ],
+        )?;
         Ok(vec![change])
     }
 }

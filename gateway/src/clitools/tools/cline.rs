@@ -4,8 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::clitools::json_edit::edit_json;
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::setup::{Target, ToolSetup, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const STATE: &str = ".cline/data/globalState.json";
@@ -23,35 +22,27 @@ impl ToolSetup for Cline {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let state_path = home.join(STATE);
-        let state_label = state_path.display().to_string();
         let model = json!(target.model);
         let openai = json!("openai");
-        let state = Change::plan(&state_path, |text| {
-            edit_json(
-                text,
-                &state_label,
-                &[
-                    (&["actModeApiProvider"], Some(openai.clone())),
-                    (&["planModeApiProvider"], Some(openai)),
-                    // Cline's OpenAI client appends `/chat/completions`.
-                    (&["openAiBaseUrl"], Some(json!(target.v1_url()))),
-                    (&["actModeOpenAiModelId"], Some(model.clone())),
-                    (&["planModeOpenAiModelId"], Some(model.clone())),
-                    // Read by releases from before the plan/act split.
-                    (&["openAiModelId"], Some(model)),
-                ],
-            )
-        })?;
-        let secrets_path = home.join(SECRETS);
-        let secrets_label = secrets_path.display().to_string();
-        let secrets = Change::plan(&secrets_path, |text| {
-            edit_json(
-                text,
-                &secrets_label,
-                &[(&["openAiApiKey"], Some(json!(target.key)))],
-            )
-        })?;
+        let state = plan_json_edits(
+            home,
+            STATE,
+            &[
+                (&["actModeApiProvider"], Some(openai.clone())),
+                (&["planModeApiProvider"], Some(openai)),
+                // Cline's OpenAI client appends `/chat/completions`.
+                (&["openAiBaseUrl"], Some(json!(target.v1_url()))),
+                (&["actModeOpenAiModelId"], Some(model.clone())),
+                (&["planModeOpenAiModelId"], Some(model.clone())),
+                // Read by releases from before the plan/act split.
+                (&["openAiModelId"], Some(model)),
+            ],
+        )?;
+        let secrets = plan_json_edits(
+            home,
+            SECRETS,
+            &[(&["openAiApiKey"], Some(json!(target.key)))],
+        )?;
         Ok(vec![state, secrets])
     }
 }

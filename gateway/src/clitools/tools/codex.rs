@@ -4,8 +4,7 @@ use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, value};
 
-use crate::clitools::dotenv_edit::set_vars;
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::setup::{Target, ToolSetup, plan_env};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".codex/config.toml";
@@ -30,9 +29,7 @@ impl ToolSetup for Codex {
         let path = home.join(CONFIG);
         let label = path.display().to_string();
         let config = Change::plan(&path, |text| edit(text.unwrap_or_default(), &label, target))?;
-        let env = Change::plan(&home.join(ENV_FILE), |text| {
-            Ok(set_vars(text, &[(KEY_VAR, &target.key)]))
-        })?;
+        let env = plan_env(home, ENV_FILE, &[(KEY_VAR, &target.key)])?;
         Ok(vec![config, env])
     }
 }

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::clitools::json_edit::{JsonDoc, Syntax};
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::json_edit::Syntax;
+use crate::clitools::setup::{Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".continue/config.json";
@@ -23,10 +23,7 @@ impl ToolSetup for Continue {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(CONFIG);
-        let label = path.display().to_string();
-        let change = Change::plan(&path, |text| {
-            let doc = JsonDoc::parse(text, &label, Syntax::Jsonc)?;
+        let change = plan_json(home, CONFIG, Syntax::Jsonc, |doc| {
             let entries: Vec<Value> = target
                 .models()
                 .into_iter()
@@ -42,7 +39,7 @@ impl ToolSetup for Continue {
                 .collect();
             let models = doc.array_at(&["models"])?;
             doc.replace_entries(&models, is_ours, &entries);
-            Ok(doc.finish())
+            Ok(())
         })?;
         Ok(vec![change])
     }

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::clitools::json_edit::{JsonDoc, Syntax};
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::json_edit::Syntax;
+use crate::clitools::setup::{Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 #[cfg(target_os = "macos")]
@@ -33,10 +33,7 @@ impl ToolSetup for Copilot {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(MODELS_FILE);
-        let label = path.display().to_string();
-        let change = Change::plan(&path, |text| {
-            let doc = JsonDoc::parse(text, &label, Syntax::Jsonc)?;
+        let change = plan_json(home, MODELS_FILE, Syntax::Jsonc, |doc| {
             let url = format!("{}/chat/completions", target.v1_url());
             let models: Vec<Value> = target
                 .models()
@@ -66,7 +63,7 @@ impl ToolSetup for Copilot {
                 |entry| entry["name"] == PROVIDER_NAME,
                 &[provider],
             );
-            Ok(doc.finish())
+            Ok(())
         })?;
         Ok(vec![change])
     }

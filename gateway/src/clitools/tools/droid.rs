@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::clitools::json_edit::{JsonDoc, Syntax};
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::json_edit::Syntax;
+use crate::clitools::setup::{Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".factory/settings.json";
@@ -27,10 +27,7 @@ impl ToolSetup for Droid {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(SETTINGS);
-        let label = path.display().to_string();
-        let change = Change::plan(&path, |text| {
-            let doc = JsonDoc::parse(text, &label, Syntax::Jsonc)?;
+        let change = plan_json(home, SETTINGS, Syntax::Jsonc, |doc| {
             let entries: Vec<Value> = target
                 .models()
                 .into_iter()
@@ -55,7 +52,7 @@ impl ToolSetup for Droid {
                 },
                 &entries,
             );
-            Ok(doc.finish())
+            Ok(())
         })?;
         Ok(vec![change])
     }

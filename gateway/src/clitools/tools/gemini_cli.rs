@@ -4,9 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::clitools::dotenv_edit::set_vars;
-use crate::clitools::json_edit::edit_json;
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::setup::{Target, ToolSetup, plan_env, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".gemini/settings.json";
@@ -24,37 +22,29 @@ impl ToolSetup for GeminiCli {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(SETTINGS);
-        let label = path.display().to_string();
-        let settings = Change::plan(&path, |text| {
-            edit_json(
-                text,
-                &label,
-                &[
-                    // Without it the CLI asks how to log in.
-                    (
-                        &["security", "auth", "selectedType"],
-                        Some(json!("gemini-api-key")),
-                    ),
-                    // A fixed model: with none the CLI first asks a router model.
-                    (&["model", "name"], Some(json!(target.model))),
-                ],
-            )
-        })?;
-        let env = Change::plan(&home.join(ENV_FILE), |text| {
-            Ok(set_vars(
-                text,
-                &[
-                    // Sent as `x-goog-api-key`, which the gateway takes.
-                    ("GEMINI_API_KEY", &target.key),
-                    // The root: the CLI appends `/v1beta/models/…` itself.
-                    (
-                        "GOOGLE_GEMINI_BASE_URL",
-                        target.root_url.trim_end_matches('/'),
-                    ),
-                ],
-            ))
-        })?;
+        let settings = plan_json_edits(
+            home,
+            SETTINGS,
+            &[
+                // Without it the CLI asks how to log in.
+                (
+                    &["security", "auth", "selectedType"],
+                    Some(json!("gemini-api-key")),
+                ),
+                // A fixed model: with none the CLI first asks a router model.
+                (&["model", "name"], Some(json!(target.model))),
+            ],
+        )?;
+        let env = plan_env(
+            home,
+            ENV_FILE,
+            &[
+                // Sent as `x-goog-api-key`, which the gateway takes.
+                ("GEMINI_API_KEY", &target.key),
+                // The root: the CLI appends `/v1beta/models/…` itself.
+                ("GOOGLE_GEMINI_BASE_URL", &target.root_url),
+            ],
+        )?;
         Ok(vec![settings, env])
     }
 }

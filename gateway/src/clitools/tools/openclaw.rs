@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::clitools::json_edit::{JsonDoc, Syntax};
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::json_edit::Syntax;
+use crate::clitools::setup::{Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".openclaw/openclaw.json";
@@ -23,10 +23,7 @@ impl ToolSetup for OpenClaw {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(CONFIG);
-        let label = path.display().to_string();
-        let change = Change::plan(&path, |text| {
-            let doc = JsonDoc::parse(text, &label, Syntax::Json5)?;
+        let change = plan_json(home, CONFIG, Syntax::Json5, |doc| {
             let models: Vec<Value> = target
                 .models()
                 .into_iter()
@@ -47,7 +44,7 @@ impl ToolSetup for OpenClaw {
                 &["agents", "defaults", "model", "primary"],
                 &json!(format!("{PROVIDER}/{}", target.model)),
             )?;
-            Ok(doc.finish())
+            Ok(())
         })?;
         Ok(vec![change])
     }
@@ -56,6 +53,7 @@ impl ToolSetup for OpenClaw {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clitools::json_edit::JsonDoc;
     use crate::clitools::setup::fixtures::{apply_and_restore, refuses_malformed};
 
     #[test]

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::clitools::json_edit::{JsonDoc, Syntax};
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::json_edit::Syntax;
+use crate::clitools::setup::{Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".config/opencode/opencode.json";
@@ -23,11 +23,8 @@ impl ToolSetup for OpenCode {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(CONFIG);
-        let label = path.display().to_string();
-        let change = Change::plan(&path, |text| {
-            let doc = JsonDoc::parse(text, &label, Syntax::Jsonc)?;
-            if text.is_none_or(|t| t.trim().is_empty()) {
+        let change = plan_json(home, CONFIG, Syntax::Jsonc, |doc| {
+            if doc.is_new() {
                 doc.set(&["$schema"], &json!("https://opencode.ai/config.json"))?;
             }
             let models: Map<String, Value> = target
@@ -45,7 +42,7 @@ impl ToolSetup for OpenCode {
                 }),
             )?;
             doc.set(&["model"], &json!(format!("{PROVIDER}/{}", target.model)))?;
-            Ok(doc.finish())
+            Ok(())
         })?;
         Ok(vec![change])
     }

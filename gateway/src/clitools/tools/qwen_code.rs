@@ -4,9 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::clitools::dotenv_edit::set_vars;
-use crate::clitools::json_edit::edit_json;
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::setup::{Target, ToolSetup, plan_env, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".qwen/settings.json";
@@ -24,29 +22,23 @@ impl ToolSetup for QwenCode {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(SETTINGS);
-        let label = path.display().to_string();
-        let settings = Change::plan(&path, |text| {
-            edit_json(
-                text,
-                &label,
-                &[
-                    (&["security", "auth", "selectedType"], Some(json!("openai"))),
-                    (&["model", "name"], Some(json!(target.model))),
-                ],
-            )
-        })?;
-        let v1 = target.v1_url();
-        let env = Change::plan(&home.join(ENV_FILE), |text| {
-            Ok(set_vars(
-                text,
-                &[
-                    ("OPENAI_API_KEY", &target.key),
-                    ("OPENAI_BASE_URL", &v1),
-                    ("OPENAI_MODEL", &target.model),
-                ],
-            ))
-        })?;
+        let settings = plan_json_edits(
+            home,
+            SETTINGS,
+            &[
+                (&["security", "auth", "selectedType"], Some(json!("openai"))),
+                (&["model", "name"], Some(json!(target.model))),
+            ],
+        )?;
+        let env = plan_env(
+            home,
+            ENV_FILE,
+            &[
+                ("OPENAI_API_KEY", &target.key),
+                ("OPENAI_BASE_URL", &target.v1_url()),
+                ("OPENAI_MODEL", &target.model),
+            ],
+        )?;
         Ok(vec![settings, env])
     }
 }

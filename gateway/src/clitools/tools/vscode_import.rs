@@ -4,8 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::clitools::json_edit::edit_json;
-use crate::clitools::setup::{Target, ToolSetup};
+use crate::clitools::setup::{Target, ToolSetup, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 /// VS Code's user settings, relative to `HOME`.
@@ -60,42 +59,33 @@ impl ToolSetup for VsCodeImport {
     }
 
     fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let import_path = home.join(self.import_file);
-        let import_label = import_path.display().to_string();
-        let import = Change::plan(&import_path, |text| {
-            edit_json(
-                text,
-                &import_label,
-                &[
-                    (
-                        &["providerProfiles", "currentApiConfigName"],
-                        Some(json!(PROFILE)),
-                    ),
-                    (
-                        &["providerProfiles", "apiConfigs", PROFILE],
-                        Some(json!({
-                            "id": "omniroute",
-                            "apiProvider": "openai",
-                            "openAiBaseUrl": target.v1_url(),
-                            "openAiApiKey": target.key,
-                            "openAiModelId": target.model,
-                        })),
-                    ),
-                ],
-            )
-        })?;
-        let settings_path = home.join(VSCODE_SETTINGS);
-        let settings_label = settings_path.display().to_string();
-        let settings = Change::plan(&settings_path, |text| {
-            edit_json(
-                text,
-                &settings_label,
-                &[(
-                    &[self.setting],
-                    Some(json!(import_path.display().to_string())),
-                )],
-            )
-        })?;
+        let import = plan_json_edits(
+            home,
+            self.import_file,
+            &[
+                (
+                    &["providerProfiles", "currentApiConfigName"],
+                    Some(json!(PROFILE)),
+                ),
+                (
+                    &["providerProfiles", "apiConfigs", PROFILE],
+                    Some(json!({
+                        "id": "omniroute",
+                        "apiProvider": "openai",
+                        "openAiBaseUrl": target.v1_url(),
+                        "openAiApiKey": target.key,
+                        "openAiModelId": target.model,
+                    })),
+                ),
+            ],
+        )?;
+        // VS Code wants the import file's full path.
+        let import_path = home.join(self.import_file).display().to_string();
+        let settings = plan_json_edits(
+            home,
+            VSCODE_SETTINGS,
+            &[(&[self.setting], Some(json!(import_path)))],
+        )?;
         Ok(vec![import, settings])
     }
 }

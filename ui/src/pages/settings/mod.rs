@@ -33,7 +33,7 @@ const STRATEGIES: [&str; 6] = [
 const THINKING_MODES: [&str; 4] = ["passthrough", "auto", "custom", "adaptive"];
 
 /// Every setting this page edits, to tell which one a validation message is about.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 34] = [
     "require_api_key",
     "max_body_bytes",
     "usage_retention_days",
@@ -64,6 +64,10 @@ const KEYS: [&str; 30] = [
     "notify_budget",
     "notify_token_refresh",
     "notify_account_disabled",
+    "ip_blocklist",
+    "ip_allowlist",
+    "trusted_proxies",
+    "ip_requests_per_minute",
 ];
 
 /// The unit a number field is shown in.
@@ -401,6 +405,50 @@ fn text_field(form: Form, key: &'static str, placeholder: &'static str) -> impl 
     }
 }
 
+/// A labelled list of addresses, one per line, saved as a JSON array.
+fn list_field(form: Form, key: &'static str, placeholder: &'static str) -> impl IntoView {
+    let testid = format!("setting-{}", key.replace('_', "-"));
+    let shown = move || {
+        form.version.get();
+        form.draft.with_untracked(|d| {
+            d.get(key)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default()
+        })
+    };
+    let on_input = move |ev: leptos::ev::Event| {
+        let items: Vec<String> = event_target_value(&ev)
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect();
+        form.set(key, json!(items));
+    };
+    view! {
+        <label class="field" class:invalid=move || form.is_bad(key)>
+            <span>{move || label_of(key)}</span>
+            <textarea
+                class="list-area mono"
+                rows="3"
+                spellcheck="false"
+                data-testid=testid
+                placeholder=placeholder
+                prop:value=shown
+                on:change=on_input
+            ></textarea>
+            <small class="muted">{move || t(&format!("settings.h_{key}"))}</small>
+        </label>
+    }
+}
+
 /// A select over fixed values, each labelled `settings.<prefix>_<value>`.
 fn choice_field(
     form: Form,
@@ -673,6 +721,14 @@ fn settings_form(form: Form) -> impl IntoView {
                     {number_field(form, "max_body_bytes", Unit::Mib, 1024, 1024 * 1024 * 1024)}
                 </div>
             })}
+            {section("network", view! {
+                <div class="form-grid">
+                    {list_field(form, "ip_blocklist", "203.0.113.0/24")}
+                    {list_field(form, "ip_allowlist", "192.168.1.0/24")}
+                    {list_field(form, "trusted_proxies", "127.0.0.1")}
+                    {number_field(form, "ip_requests_per_minute", Unit::Count, 0, 1_000_000)}
+                </div>
+            })}
             {section("logging", view! {
                 {toggle_field(form, "log_bodies")}
                 <div class="form-grid">
@@ -819,7 +875,7 @@ mod tests {
             .map(|k| format!("settings.f_{k}"))
             .collect();
         for section in [
-            "general", "logging", "timeouts", "fallback", "routing", "limits", "prompt",
+            "general", "network", "logging", "timeouts", "fallback", "routing", "limits", "prompt",
             "thinking", "proxy", "cache",
         ] {
             keys.push(format!("settings.section_{section}"));
