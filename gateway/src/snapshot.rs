@@ -149,6 +149,8 @@ pub struct Snapshot {
     keys: HashMap<[u8; 32], Arc<KeyGrant>>,
     pub settings: Settings,
     pub combos: Vec<ComboRow>,
+    /// The prompt-injection guard compiled from `settings`; `None` when off.
+    pub injection_guard: Option<crate::api::injection_guard::InjectionGuard>,
 }
 
 impl Snapshot {
@@ -223,6 +225,7 @@ impl Snapshot {
             names,
             accounts,
             keys,
+            injection_guard: crate::api::injection_guard::InjectionGuard::from_settings(&settings),
             settings,
             combos: store::combos::list(conn)?,
         })

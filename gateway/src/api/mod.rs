@@ -3,6 +3,7 @@
 pub mod auth;
 mod dashboard;
 pub(crate) mod gemini;
+pub mod injection_guard;
 pub mod manage;
 pub mod messages;
 pub mod metrics;

@@ -117,6 +117,10 @@ pub(super) async fn serve(
     }
     let record = pending.record_mut();
     record.requested_model = incoming.model.clone();
+    // Before any upstream is chosen; a refusal is recorded with its reason.
+    if let Some(guard) = &snapshot.injection_guard {
+        guard.check(incoming.body, grant.map(|g| g.name.as_str()))?;
+    }
     record.stream = incoming.stream;
     let settings = &snapshot.settings;
     // Read once; when off, nothing below captures anything.

@@ -101,6 +101,24 @@ pub struct Settings {
     /// Data-plane requests one address (not this machine) may send per
     /// minute; 0 for no limit.
     pub ip_requests_per_minute: u32,
+
+    /// What the prompt-injection guard does when a request matches one of
+    /// `injection_patterns`.
+    pub injection_guard: InjectionMode,
+    /// Case-insensitive regular expressions matched against request text.
+    pub injection_patterns: Vec<String>,
+}
+
+/// The prompt-injection guard's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InjectionMode {
+    /// Nothing is checked.
+    Off,
+    /// A match is logged; the request is served.
+    Warn,
+    /// A match is refused with 400 in the caller's format.
+    Block,
 }
 
 /// An address range in settings: `10.0.0.0/8`, `2001:db8::/32`, or a single
@@ -237,6 +255,10 @@ impl Default for Settings {
             ip_allowlist: Vec::new(),
             trusted_proxies: Vec::new(),
             ip_requests_per_minute: 600,
+            // Warn costs one pass of a compiled pattern set over the body
+            // and never refuses work; block is the user's choice.
+            injection_guard: InjectionMode::Warn,
+            injection_patterns: crate::api::injection_guard::default_patterns(),
         }
     }
 }
@@ -277,6 +299,10 @@ impl Settings {
         if !(1024..=1024 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err("max_body_bytes must be between 1024 and 1073741824".into());
         }
+        if self.injection_patterns.len() > 200 {
+            return Err("injection_patterns holds at most 200 patterns".into());
+        }
+        crate::api::injection_guard::compile(&self.injection_patterns)?;
         if self.ip_requests_per_minute > 1_000_000 {
             return Err("ip_requests_per_minute must be between 0 (no limit) and 1000000".into());
         }

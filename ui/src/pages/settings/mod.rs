@@ -29,11 +29,14 @@ const STRATEGIES: [&str; 6] = [
     "cost-optimized",
 ];
 
+/// Prompt-injection guard modes, as the gateway names them.
+const INJECTION_MODES: [&str; 3] = ["off", "warn", "block"];
+
 /// Thinking modes, as the gateway names them.
 const THINKING_MODES: [&str; 4] = ["passthrough", "auto", "custom", "adaptive"];
 
 /// Every setting this page edits, to tell which one a validation message is about.
-const KEYS: [&str; 34] = [
+const KEYS: [&str; 36] = [
     "require_api_key",
     "max_body_bytes",
     "usage_retention_days",
@@ -68,6 +71,8 @@ const KEYS: [&str; 34] = [
     "ip_allowlist",
     "trusted_proxies",
     "ip_requests_per_minute",
+    "injection_guard",
+    "injection_patterns",
 ];
 
 /// The unit a number field is shown in.
@@ -405,8 +410,14 @@ fn text_field(form: Form, key: &'static str, placeholder: &'static str) -> impl 
     }
 }
 
-/// A labelled list of addresses, one per line, saved as a JSON array.
-fn list_field(form: Form, key: &'static str, placeholder: &'static str) -> impl IntoView {
+/// A labelled list, one item per line (and per comma when `commas`), saved
+/// as a JSON array.
+fn list_field(
+    form: Form,
+    key: &'static str,
+    placeholder: &'static str,
+    commas: bool,
+) -> impl IntoView {
     let testid = format!("setting-{}", key.replace('_', "-"));
     let shown = move || {
         form.version.get();
@@ -424,8 +435,9 @@ fn list_field(form: Form, key: &'static str, placeholder: &'static str) -> impl 
         })
     };
     let on_input = move |ev: leptos::ev::Event| {
+        let separators: &[char] = if commas { &['\n', ','] } else { &['\n'] };
         let items: Vec<String> = event_target_value(&ev)
-            .split(['\n', ','])
+            .split(separators)
             .map(str::trim)
             .filter(|item| !item.is_empty())
             .map(str::to_owned)
@@ -723,11 +735,15 @@ fn settings_form(form: Form) -> impl IntoView {
             })}
             {section("network", view! {
                 <div class="form-grid">
-                    {list_field(form, "ip_blocklist", "203.0.113.0/24")}
-                    {list_field(form, "ip_allowlist", "192.168.1.0/24")}
-                    {list_field(form, "trusted_proxies", "127.0.0.1")}
+                    {list_field(form, "ip_blocklist", "203.0.113.0/24", true)}
+                    {list_field(form, "ip_allowlist", "192.168.1.0/24", true)}
+                    {list_field(form, "trusted_proxies", "127.0.0.1", true)}
                     {number_field(form, "ip_requests_per_minute", Unit::Count, 0, 1_000_000)}
                 </div>
+            })}
+            {section("guard", view! {
+                {choice_field(form, "injection_guard", &INJECTION_MODES, "guard")}
+                {list_field(form, "injection_patterns", "ignore\\s+previous\\s+instructions", false)}
             })}
             {section("logging", view! {
                 {toggle_field(form, "log_bodies")}
@@ -875,14 +891,18 @@ mod tests {
             .map(|k| format!("settings.f_{k}"))
             .collect();
         for section in [
-            "general", "network", "logging", "timeouts", "fallback", "routing", "limits", "prompt",
-            "thinking", "proxy", "cache",
+            "general", "network", "guard", "logging", "timeouts", "fallback", "routing", "limits",
+            "prompt", "thinking", "proxy", "cache",
         ] {
             keys.push(format!("settings.section_{section}"));
             keys.push(format!("settings.intro_{section}"));
         }
         for strategy in STRATEGIES {
             keys.push(format!("settings.strategy_{}", strategy.replace('-', "_")));
+        }
+        for mode in INJECTION_MODES {
+            keys.push(format!("settings.guard_{mode}"));
+            keys.push(format!("settings.h_injection_guard_{mode}"));
         }
         for mode in THINKING_MODES {
             keys.push(format!("settings.thinking_{mode}"));
