@@ -1,8 +1,9 @@
 //! The prompt-injection guard: configured patterns (case-insensitive regular expressions) matched against the text of a data-plane request; in `warn` mode a match is logged, in `block` mode the request is refused with 400 in the caller's format, and its usage record says which pattern matched.
 //!
 //! The patterns run over the request body as it arrived, in one pass of a
-//! compiled set: no parse, no copy, the same code for all four formats
-//! (JSON escapes change quotes and line breaks, not the words matched).
+//! compiled set: no parse, the same code for all four formats. JSON writes a
+//! line break or tab between two words as `\n` or `\t`; those escapes are
+//! read as spaces first, so `\s+` in a pattern matches across them.
 
 use regex::{RegexSet, RegexSetBuilder};
 
@@ -42,7 +43,7 @@ impl InjectionGuard {
     /// Checks `body`: `Err` (400, code `prompt_injection_blocked`) in block
     /// mode when a pattern matches; a warning in the log in warn mode.
     pub fn check(&self, body: &[u8], key_name: Option<&str>) -> Result<(), ApiError> {
-        let text = String::from_utf8_lossy(body);
+        let text = as_plain_text(body);
         let Some(first) = self.set.matches(&text).into_iter().next() else {
             return Ok(());
         };
@@ -62,6 +63,37 @@ impl InjectionGuard {
             }
         }
     }
+}
+
+/// The body as text with JSON's whitespace escapes read as spaces; borrowed
+/// when it has none.
+fn as_plain_text(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    let text = String::from_utf8_lossy(body);
+    if !text.contains('\\') {
+        return text;
+    }
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.peek() {
+                Some('n' | 'r' | 't') => {
+                    chars.next();
+                    plain.push(' ');
+                    continue;
+                }
+                // An escaped backslash stays one character, so `\\n` is not a line break.
+                Some('\\') => {
+                    chars.next();
+                    plain.push('\\');
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        plain.push(c);
+    }
+    std::borrow::Cow::Owned(plain)
 }
 
 /// The patterns as one case-insensitive set; the error names a bad pattern.
@@ -117,6 +149,15 @@ mod tests {
         assert!(error.message.contains("ignore"), "{}", error.message);
         assert!(guard(InjectionMode::Block).check(br#"{"messages":[{"role":"user","content":"fix the previous instructions in README"}]}"#, None).is_ok());
         assert!(guard(InjectionMode::Warn).check(body, Some("k")).is_ok());
+    }
+
+    #[test]
+    fn json_whitespace_escapes_read_as_spaces() {
+        assert_eq!(as_plain_text(br#"a\nb\tc\\nd"#), "a b c\\nd");
+        assert!(matches!(
+            as_plain_text(b"plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
