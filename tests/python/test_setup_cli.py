@@ -21,6 +21,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from conftest import BIN_DIR, ROOT, TEST_KEY, mock_received
 
 CLI_BIN = ROOT / "tests" / "cli" / "node_modules" / ".bin"
@@ -35,10 +37,10 @@ def snapshot(home):
     return files
 
 
-def setup(home, data_dir, *args):
+def setup(home, data_dir, *args, extra_env=None):
     result = subprocess.run(
         [str(BIN_DIR / "omniroute"), "setup", "--data-dir", data_dir, *args],
-        env={"PATH": os.environ["PATH"], "HOME": str(home)},
+        env={"PATH": os.environ["PATH"], "HOME": str(home), **(extra_env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -103,9 +105,9 @@ def assert_answers(mock_base_url, args, home, tmp_path, answer, path_part, extra
     assert any(path_part in r["path"] for r in received), received
 
 
-def check_round_trip(home, data_dir, tool, files, original):
-    """`--restore` gives back exactly the files the user had."""
-    out = setup(home, data_dir, tool, "--restore")
+def check_round_trip(home, data_dir, tool, files, original, extra_env=None):
+    """`--restore` gives back exactly the files the user had (paths under `home`)."""
+    out = setup(home, data_dir, tool, "--restore", extra_env=extra_env)
     assert "put back" in out or "removed" in out, out
     for f in files:
         path = home / f
@@ -152,10 +154,16 @@ def test_claude_code_works_after_setup_with_a_new_key(all_formats_gateway, mock_
     check_round_trip(home, data_dir, "claude-code", [".claude/settings.json"], original)
 
 
-def test_codex_works_after_setup(all_formats_gateway, mock_base_url, tmp_path):
+@pytest.mark.parametrize("moved", [False, True], ids=["home", "CODEX_HOME"])
+def test_codex_works_after_setup(all_formats_gateway, mock_base_url, tmp_path, moved):
+    """With `CODEX_HOME` set, setup writes there and Codex reads it there."""
     gateway_url, data_dir = all_formats_gateway
+    root = tmp_path if moved else tmp_path / "home"
     home = tmp_path / "home"
-    config = home / ".codex" / "config.toml"
+    home.mkdir(exist_ok=True)
+    codex_dir = "codex-home" if moved else ".codex"
+    env = {"CODEX_HOME": str(root / codex_dir)} if moved else {}
+    config = root / codex_dir / "config.toml"
     config.parent.mkdir(parents=True)
     user_config = (
         b"# my Codex settings\n"
@@ -165,17 +173,18 @@ def test_codex_works_after_setup(all_formats_gateway, mock_base_url, tmp_path):
         b"[features]\nplugins = false\n"
     )
     config.write_bytes(user_config)
-    original = {".codex/config.toml": user_config}
-    before = snapshot(home)
+    files = [f"{codex_dir}/config.toml", f"{codex_dir}/.env"]
+    original = {files[0]: user_config}
+    before = snapshot(root)
 
     setup(
         home, data_dir, "codex",
         "--model", "openai/gpt-4.1",
         "--key", TEST_KEY,
         "--url", gateway_url,
+        extra_env=env,
     )
-    files = [".codex/config.toml", ".codex/.env"]
-    assert_only(changed(before, snapshot(home)), files)
+    assert_only(changed(before, snapshot(root)), files)
     text = config.read_text()
     assert text.startswith("# my Codex settings\ncheck_for_update_on_startup = false\n")
     assert "[features]\nplugins = false" in text
@@ -187,9 +196,10 @@ def test_codex_works_after_setup(all_formats_gateway, mock_base_url, tmp_path):
         tmp_path,
         "Hello from mock",
         "/chat/completions",
+        env,
     )
 
-    check_round_trip(home, data_dir, "codex", files, original)
+    check_round_trip(root, data_dir, "codex", files, original, extra_env=env)
 
 
 def test_gemini_cli_works_after_setup(all_formats_gateway, mock_base_url, tmp_path):

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::setup::{self, Target};
+use super::setup::{self, Places, Target};
 use super::{DetectEnv, detect_all, tools};
 use crate::config::file::FileConfig;
 use crate::config::{DEFAULT_HOST, DEFAULT_PORT};
@@ -71,9 +71,8 @@ fn desktop_port(data_dir: &Path) -> Option<u16> {
 /// Runs the command and returns what to print.
 pub async fn run(request: SetupRequest, place: GatewayPlace) -> Result<String, String> {
     let env = DetectEnv::from_process();
-    let home = env
-        .home
-        .clone()
+    let places = env
+        .places()
         .ok_or("HOME is not set, so the tools' config files cannot be found")?;
     let address = place.address()?;
     if request.list {
@@ -84,7 +83,7 @@ pub async fn run(request: SetupRequest, place: GatewayPlace) -> Result<String, S
     };
     if request.restore {
         let tool = tools::by_id(id).ok_or_else(|| unknown(id))?;
-        return restore(tool, &home);
+        return restore(tool, &places);
     }
     let url = request
         .url
@@ -110,7 +109,7 @@ pub async fn run(request: SetupRequest, place: GatewayPlace) -> Result<String, S
     let planned = Target::new(&url, &placeholder, &model, request.extra_models.clone())
         .map_err(|e| e.to_string())?;
     // Every file is read and checked before a key is made for the tool.
-    let shown = preview(tool, &home, &planned)?;
+    let shown = preview(tool, &places, &planned)?;
     if request.dry_run {
         return Ok(shown + "Nothing was written (--dry-run).\n");
     }
@@ -126,10 +125,10 @@ pub async fn run(request: SetupRequest, place: GatewayPlace) -> Result<String, S
     };
     let target =
         Target::new(&url, &key, &model, request.extra_models.clone()).map_err(|e| e.to_string())?;
-    for file in setup::preview(tool, &home, &target).map_err(|e| e.to_string())? {
+    for file in setup::preview(tool, &places, &target).map_err(|e| e.to_string())? {
         out.push_str(&file.diff);
     }
-    for applied in setup::apply(tool, &home, &target).map_err(|e| e.to_string())? {
+    for applied in setup::apply(tool, &places, &target).map_err(|e| e.to_string())? {
         match applied.backup {
             Some(backup) => out.push_str(&format!(
                 "Wrote {} (the previous state is kept in {}).\n",
@@ -154,9 +153,13 @@ pub async fn run(request: SetupRequest, place: GatewayPlace) -> Result<String, S
 }
 
 /// Every file's diff, or that it would not change.
-fn preview(tool: &dyn setup::ToolSetup, home: &Path, target: &Target) -> Result<String, String> {
+fn preview(
+    tool: &dyn setup::ToolSetup,
+    places: &Places,
+    target: &Target,
+) -> Result<String, String> {
     let mut out = String::new();
-    for file in setup::preview(tool, home, target).map_err(|e| e.to_string())? {
+    for file in setup::preview(tool, places, target).map_err(|e| e.to_string())? {
         if file.diff.is_empty() {
             out.push_str(&format!("{} would not change.\n", file.path.display()));
         } else {
@@ -166,9 +169,9 @@ fn preview(tool: &dyn setup::ToolSetup, home: &Path, target: &Target) -> Result<
     Ok(out)
 }
 
-fn restore(tool: &dyn setup::ToolSetup, home: &Path) -> Result<String, String> {
+fn restore(tool: &dyn setup::ToolSetup, places: &Places) -> Result<String, String> {
     let mut out = String::new();
-    for (path, outcome) in setup::restore_all(tool, home).map_err(|e| e.to_string())? {
+    for (path, outcome) in setup::restore_all(tool, places).map_err(|e| e.to_string())? {
         let what = match outcome {
             super::write::Restored::PutBack => "put back as it was",
             super::write::Restored::Removed => "removed (OmniRoute had created it)",

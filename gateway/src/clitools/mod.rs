@@ -210,6 +210,9 @@ pub struct ToolStatus {
 #[derive(Debug, Clone, Default)]
 pub struct DetectEnv {
     pub home: Option<PathBuf>,
+    /// Config directories moved by the environment (`CODEX_HOME`, …);
+    /// `None` for the defaults under `home`.
+    pub places: Option<setup::Places>,
     pub path: Option<OsString>,
     pub system_dirs: Vec<PathBuf>,
 }
@@ -222,12 +225,20 @@ impl DetectEnv {
             .map(PathBuf::from)
             .or_else(dirs::home_dir);
         DetectEnv {
+            places: home.clone().map(setup::Places::from_env),
             home,
             path: std::env::var_os("PATH"),
             // A gateway started by a desktop launcher or a service often
             // has a short PATH; npm's global prefix is commonly here.
             system_dirs: vec![PathBuf::from("/usr/local/bin")],
         }
+    }
+
+    /// Where the tools' files are: `places`, else the defaults under `home`.
+    pub fn places(&self) -> Option<setup::Places> {
+        self.places
+            .clone()
+            .or_else(|| self.home.as_deref().map(setup::Places::at))
     }
 
     /// `PATH`, then the directories package managers install into, each once.
@@ -300,11 +311,12 @@ fn locate(tool: &ToolDef, env: &DetectEnv, listen: SocketAddr) -> (ToolStatus, O
         .as_ref()
         .map(|b| b.display().to_string())
         .or_else(|| marker.as_ref().map(|(dir, _)| dir.display().to_string()));
-    let configs: Vec<PathBuf> = match &env.home {
-        Some(home) => tool
+    let places = env.places();
+    let configs: Vec<PathBuf> = match &places {
+        Some(places) => tool
             .config_files
             .iter()
-            .map(|f| home.join(f))
+            .map(|f| places.file(f))
             .filter(|p| p.is_file())
             .collect(),
         None => Vec::new(),
@@ -321,8 +333,8 @@ fn locate(tool: &ToolDef, env: &DetectEnv, listen: SocketAddr) -> (ToolStatus, O
         config_path: configs.first().map(|p| p.display().to_string()),
         configured,
         can_setup: setup.is_some(),
-        restorable: match (setup, &env.home) {
-            (Some(setup), Some(home)) => setup::restorable(setup, home),
+        restorable: match (setup, &places) {
+            (Some(setup), Some(places)) => setup::restorable(setup, places),
             _ => false,
         },
         docs: tool.docs.replace("{url}", &gateway_url(listen)),
@@ -532,6 +544,7 @@ mod tests {
             std::fs::create_dir_all(home.path().join(dir)).unwrap();
         }
         let env = DetectEnv {
+            places: None,
             home: Some(home.path().to_path_buf()),
             path: Some(OsString::new()),
             system_dirs: Vec::new(),

@@ -87,6 +87,60 @@ impl Target {
     }
 }
 
+/// Where the tools keep their files: `HOME`, and the directories a tool lets
+/// a variable move (`CODEX_HOME`, `CLAUDE_CONFIG_DIR`, `XDG_CONFIG_HOME`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Places {
+    pub home: PathBuf,
+    /// Instead of `~/.codex`.
+    pub codex_home: Option<PathBuf>,
+    /// Instead of `~/.claude`.
+    pub claude_config_dir: Option<PathBuf>,
+    /// Instead of `~/.config` (OpenCode, VS Code on Linux).
+    pub xdg_config_home: Option<PathBuf>,
+}
+
+impl Places {
+    /// `home` alone, no directory moved.
+    pub fn at(home: &Path) -> Places {
+        Places {
+            home: home.to_path_buf(),
+            ..Places::default()
+        }
+    }
+
+    /// `home`, and the moved directories this process's environment names
+    /// (set, not empty, absolute).
+    pub fn from_env(home: PathBuf) -> Places {
+        let dir = |name: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        Places {
+            home,
+            codex_home: dir("CODEX_HOME"),
+            claude_config_dir: dir("CLAUDE_CONFIG_DIR"),
+            xdg_config_home: dir("XDG_CONFIG_HOME"),
+        }
+    }
+
+    /// Where `file` (a path under `HOME`, `.codex/config.toml`) really is.
+    pub fn file(&self, file: &str) -> PathBuf {
+        let moved = [
+            (".codex/", &self.codex_home),
+            (".claude/", &self.claude_config_dir),
+            (".config/", &self.xdg_config_home),
+        ];
+        for (prefix, dir) in moved {
+            if let (Some(rest), Some(dir)) = (file.strip_prefix(prefix), dir) {
+                return dir.join(rest);
+            }
+        }
+        self.home.join(file)
+    }
+}
+
 /// One tool's setup.
 pub trait ToolSetup: Sync {
     /// `claude-code`, `codex`, …
@@ -98,18 +152,18 @@ pub trait ToolSetup: Sync {
     /// The files the setup writes, relative to `HOME`.
     fn files(&self) -> &'static [&'static str];
     /// What each file should hold to use `target`.
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError>;
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError>;
 }
 
-/// The planned change of the JSON file `file` under `home`: `edit` changes
+/// The planned change of the JSON file `file` (see [`Places::file`]): `edit` changes
 /// the parsed document, which keeps everything else the user wrote.
 pub fn plan_json(
-    home: &Path,
+    places: &Places,
     file: &str,
     syntax: Syntax,
     edit: impl FnOnce(&JsonDoc) -> Result<(), WriteError>,
 ) -> Result<Change, WriteError> {
-    let path = home.join(file);
+    let path = places.file(file);
     let label = path.display().to_string();
     Change::plan(&path, |text| {
         let doc = JsonDoc::parse(text, &label, syntax)?;
@@ -118,17 +172,21 @@ pub fn plan_json(
     })
 }
 
-/// The planned change of the JSONC file `file` under `home` that sets or
+/// The planned change of the JSONC file `file` that sets or
 /// removes the given paths.
-pub fn plan_json_edits(home: &Path, file: &str, edits: &[Edit<'_>]) -> Result<Change, WriteError> {
-    let path = home.join(file);
+pub fn plan_json_edits(
+    places: &Places,
+    file: &str,
+    edits: &[Edit<'_>],
+) -> Result<Change, WriteError> {
+    let path = places.file(file);
     let label = path.display().to_string();
     Change::plan(&path, |text| edit_json(text, &label, edits))
 }
 
-/// The planned change of the `.env` file `file` under `home` that sets `vars`.
-pub fn plan_env(home: &Path, file: &str, vars: &[(&str, &str)]) -> Result<Change, WriteError> {
-    Change::plan(&home.join(file), |text| Ok(set_vars(text, vars)))
+/// The planned change of the `.env` file `file` that sets `vars`.
+pub fn plan_env(places: &Places, file: &str, vars: &[(&str, &str)]) -> Result<Change, WriteError> {
+    Change::plan(&places.file(file), |text| Ok(set_vars(text, vars)))
 }
 
 /// What applying did to one file.
@@ -152,11 +210,11 @@ pub struct Preview {
 /// What `apply` would write, as diffs; nothing is written.
 pub fn preview(
     tool: &dyn ToolSetup,
-    home: &Path,
+    places: &Places,
     target: &Target,
 ) -> Result<Vec<Preview>, WriteError> {
     Ok(tool
-        .plan(home, target)?
+        .plan(places, target)?
         .iter()
         .map(|change| Preview {
             path: change.path.clone(),
@@ -167,19 +225,19 @@ pub fn preview(
 }
 
 /// Whether OmniRoute changed any of the tool's files and can put them back.
-pub fn restorable(tool: &dyn ToolSetup, home: &Path) -> bool {
+pub fn restorable(tool: &dyn ToolSetup, places: &Places) -> bool {
     tool.files()
         .iter()
-        .any(|file| !backups_of(&home.join(file)).is_empty())
+        .any(|file| !backups_of(&places.file(file)).is_empty())
 }
 
 /// Plans every file, then writes the ones that change.
 pub fn apply(
     tool: &dyn ToolSetup,
-    home: &Path,
+    places: &Places,
     target: &Target,
 ) -> Result<Vec<Applied>, WriteError> {
-    let changes = tool.plan(home, target)?;
+    let changes = tool.plan(places, target)?;
     changes
         .iter()
         .map(|change| {
@@ -194,12 +252,12 @@ pub fn apply(
 /// Puts every file of the tool back as it was before OmniRoute's first change.
 pub fn restore_all(
     tool: &dyn ToolSetup,
-    home: &Path,
+    places: &Places,
 ) -> Result<Vec<(PathBuf, Restored)>, WriteError> {
     tool.files()
         .iter()
         .map(|file| {
-            let path = home.join(file);
+            let path = places.file(file);
             let outcome = restore(&path)?;
             Ok((path, outcome))
         })
@@ -209,6 +267,32 @@ pub fn restore_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moved_config_dirs_are_followed() {
+        let places = Places {
+            home: "/home/u".into(),
+            codex_home: Some("/srv/codex".into()),
+            claude_config_dir: None,
+            xdg_config_home: Some("/cfg".into()),
+        };
+        assert_eq!(
+            places.file(".codex/config.toml"),
+            Path::new("/srv/codex/config.toml")
+        );
+        assert_eq!(
+            places.file(".claude/settings.json"),
+            Path::new("/home/u/.claude/settings.json")
+        );
+        assert_eq!(
+            places.file(".config/opencode/opencode.json"),
+            Path::new("/cfg/opencode/opencode.json")
+        );
+        assert_eq!(
+            places.file(".gemini/.env"),
+            Path::new("/home/u/.gemini/.env")
+        );
+    }
 
     #[test]
     fn targets_are_checked_and_urls_trimmed() {
@@ -255,17 +339,18 @@ pub(crate) mod fixtures {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, text).unwrap();
         }
-        apply(tool, home.path(), &target()).unwrap();
+        let places = Places::at(home.path());
+        apply(tool, &places, &target()).unwrap();
         let written: Vec<String> = tool
             .files()
             .iter()
-            .map(|f| std::fs::read_to_string(home.path().join(f)).unwrap())
+            .map(|f| std::fs::read_to_string(places.file(f)).unwrap())
             .collect();
         // A second apply changes nothing.
-        for applied in apply(tool, home.path(), &target()).unwrap() {
+        for applied in apply(tool, &places, &target()).unwrap() {
             assert_eq!(applied.backup, None, "{}", applied.path.display());
         }
-        restore_all(tool, home.path()).unwrap();
+        restore_all(tool, &places).unwrap();
         for file in tool.files() {
             let path = home.path().join(file);
             match existing.iter().find(|(f, _)| f == file) {
@@ -283,7 +368,9 @@ pub(crate) mod fixtures {
         let path = home.path().join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
-        let error = apply(tool, home.path(), &target()).unwrap_err().to_string();
+        let error = apply(tool, &Places::at(home.path()), &target())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(file), "{error}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         let entries = walk(home.path());

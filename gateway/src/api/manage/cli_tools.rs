@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Admin, json_body};
 use crate::api::App;
-use crate::clitools::setup::{self, Target, ToolSetup};
+use crate::clitools::setup::{self, Places, Target, ToolSetup};
 use crate::clitools::write::WriteError;
 use crate::clitools::{self, DetectEnv, tools};
 use crate::error::ApiError;
@@ -53,9 +53,9 @@ fn tool(id: &str) -> Result<&'static dyn ToolSetup, ApiError> {
     })
 }
 
-fn home() -> Result<std::path::PathBuf, ApiError> {
+fn places() -> Result<Places, ApiError> {
     DetectEnv::from_process()
-        .home
+        .places()
         .ok_or_else(|| ApiError::internal("The gateway's user has no home directory"))
 }
 
@@ -99,8 +99,8 @@ pub async fn preview(
         .clone()
         .unwrap_or_else(|| NEW_KEY_PLACEHOLDER.to_owned());
     let target = target(&app, &body, &key)?;
-    let home = home()?;
-    let files = on_files(move || setup::preview(tool, &home, &target)).await?;
+    let places = places()?;
+    let files = on_files(move || setup::preview(tool, &places, &target)).await?;
     Ok(Json(json!({"tool": id, "files": files, "next_step": tool.next_step()})).into_response())
 }
 
@@ -113,11 +113,11 @@ pub async fn apply(
 ) -> Result<Response, ApiError> {
     let tool = tool(&id)?;
     let body: SetupBody = json_body(body).await?;
-    let home = home()?;
+    let places = places()?;
     // Check the request and every file before a key is created for it.
     let checked = target(&app, &body, NEW_KEY_PLACEHOLDER)?;
-    let plan_home = home.clone();
-    on_files(move || tool.plan(&plan_home, &checked)).await?;
+    let plan_places = places.clone();
+    on_files(move || tool.plan(&plan_places, &checked)).await?;
     let (key, created) = match body.key.clone() {
         Some(key) => (key, None),
         None => {
@@ -131,7 +131,7 @@ pub async fn apply(
         }
     };
     let target = target(&app, &body, &key)?;
-    let files = on_files(move || setup::apply(tool, &home, &target)).await?;
+    let files = on_files(move || setup::apply(tool, &places, &target)).await?;
     let mut answer = json!({"tool": id, "files": files, "next_step": tool.next_step()});
     if let Some(row) = created {
         answer["created_key"] = serde_json::to_value(&row).unwrap_or_default();
@@ -143,8 +143,8 @@ pub async fn apply(
 /// Puts back every file of the tool as it was before OmniRoute's first change.
 pub async fn restore(_: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let tool = tool(&id)?;
-    let home = home()?;
-    let files = on_files(move || setup::restore_all(tool, &home)).await?;
+    let places = places()?;
+    let files = on_files(move || setup::restore_all(tool, &places)).await?;
     let files: Vec<_> = files
         .into_iter()
         .map(|(path, outcome)| json!({"path": path, "outcome": outcome}))

@@ -1,10 +1,8 @@
 //! Claude Code: `~/.claude/settings.json` `env` sends every call to the gateway's Anthropic endpoint with a gateway key, for the chosen model.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::clitools::setup::{Target, ToolSetup, plan_json_edits};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".claude/settings.json";
@@ -20,10 +18,10 @@ impl ToolSetup for ClaudeCode {
         &[SETTINGS]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
         let model = json!(target.model);
         let change = plan_json_edits(
-            home,
+            places,
             SETTINGS,
             &[
                 // The root: Claude Code appends /v1/messages itself.

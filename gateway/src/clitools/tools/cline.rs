@@ -1,10 +1,8 @@
 //! Cline (the CLI and its shared data dir): `~/.cline/data/globalState.json` selects the OpenAI-compatible provider on the gateway for both plan and act modes; `~/.cline/data/secrets.json` holds the gateway key.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::clitools::setup::{Target, ToolSetup, plan_json_edits};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const STATE: &str = ".cline/data/globalState.json";
@@ -21,11 +19,11 @@ impl ToolSetup for Cline {
         &[STATE, SECRETS]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
         let model = json!(target.model);
         let openai = json!("openai");
         let state = plan_json_edits(
-            home,
+            places,
             STATE,
             &[
                 (&["actModeApiProvider"], Some(openai.clone())),
@@ -39,7 +37,7 @@ impl ToolSetup for Cline {
             ],
         )?;
         let secrets = plan_json_edits(
-            home,
+            places,
             SECRETS,
             &[(&["openAiApiKey"], Some(json!(target.key)))],
         )?;

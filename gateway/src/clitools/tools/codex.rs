@@ -1,10 +1,8 @@
 //! Codex CLI: `~/.codex/config.toml` gets an `omniroute` model provider on the gateway's Responses API and makes it the default; the key goes to `~/.codex/.env`, which Codex loads at start. Comments and every other setting stay as written.
 
-use std::path::Path;
-
 use toml_edit::{DocumentMut, Item, Table, value};
 
-use crate::clitools::setup::{Target, ToolSetup, plan_env};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_env};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".codex/config.toml";
@@ -25,11 +23,11 @@ impl ToolSetup for Codex {
         &[CONFIG, ENV_FILE]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let path = home.join(CONFIG);
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
+        let path = places.file(CONFIG);
         let label = path.display().to_string();
         let config = Change::plan(&path, |text| edit(text.unwrap_or_default(), &label, target))?;
-        let env = plan_env(home, ENV_FILE, &[(KEY_VAR, &target.key)])?;
+        let env = plan_env(places, ENV_FILE, &[(KEY_VAR, &target.key)])?;
         Ok(vec![config, env])
     }
 }
@@ -74,7 +72,7 @@ fn edit(text: &str, label: &str, target: &Target) -> Result<String, WriteError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clitools::setup::fixtures::{apply_and_restore, refuses_malformed};
+    use crate::clitools::setup::fixtures::{apply_and_restore, refuses_malformed, target};
 
     #[test]
     fn a_fresh_install_gets_the_provider_and_the_default() {
@@ -106,6 +104,19 @@ mod tests {
             parsed["model_providers"]["omniroute"]["base_url"].as_str(),
             Some("http://127.0.0.1:20128/v1")
         );
+    }
+
+    #[test]
+    fn codex_home_moves_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let places = Places {
+            codex_home: Some(dir.path().join("codex-home")),
+            ..Places::at(&dir.path().join("home"))
+        };
+        crate::clitools::setup::apply(&Codex, &places, &target()).unwrap();
+        assert!(dir.path().join("codex-home/config.toml").is_file());
+        assert!(dir.path().join("codex-home/.env").is_file());
+        assert!(!dir.path().join("home/.codex").exists());
     }
 
     #[test]

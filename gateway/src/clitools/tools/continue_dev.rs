@@ -1,11 +1,9 @@
 //! Continue: `~/.continue/config.json` lists one OpenAI-compatible model entry per chosen model, titled `OmniRoute: <model>`, on the gateway; the user's other models stay.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::clitools::json_edit::Syntax;
-use crate::clitools::setup::{Target, ToolSetup, plan_json};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".continue/config.json";
@@ -22,8 +20,8 @@ impl ToolSetup for Continue {
         &[CONFIG]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let change = plan_json(home, CONFIG, Syntax::Jsonc, |doc| {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
+        let change = plan_json(places, CONFIG, Syntax::Jsonc, |doc| {
             let entries: Vec<Value> = target
                 .models()
                 .into_iter()

@@ -1,11 +1,9 @@
 //! GitHub Copilot in VS Code: `chatLanguageModels.json` in VS Code's user directory gets an `OmniRoute` custom-endpoint provider offering every chosen model (bulk selection) on the gateway's Chat Completions API; the user's other providers stay.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::clitools::json_edit::Syntax;
-use crate::clitools::setup::{Target, ToolSetup, plan_json};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 #[cfg(target_os = "macos")]
@@ -32,8 +30,8 @@ impl ToolSetup for Copilot {
         &[MODELS_FILE]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let change = plan_json(home, MODELS_FILE, Syntax::Jsonc, |doc| {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
+        let change = plan_json(places, MODELS_FILE, Syntax::Jsonc, |doc| {
             let url = format!("{}/chat/completions", target.v1_url());
             let models: Vec<Value> = target
                 .models()

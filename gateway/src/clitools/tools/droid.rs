@@ -1,11 +1,9 @@
 //! Factory Droid: `~/.factory/settings.json` `customModels` gets one entry per chosen model on the gateway's Chat Completions API, named `OmniRoute: <model>`; the user's other custom models stay.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::clitools::json_edit::Syntax;
-use crate::clitools::setup::{Target, ToolSetup, plan_json};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".factory/settings.json";
@@ -26,8 +24,8 @@ impl ToolSetup for Droid {
         &[SETTINGS]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let change = plan_json(home, SETTINGS, Syntax::Jsonc, |doc| {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
+        let change = plan_json(places, SETTINGS, Syntax::Jsonc, |doc| {
             let entries: Vec<Value> = target
                 .models()
                 .into_iter()

@@ -1,10 +1,8 @@
 //! Gemini CLI: `~/.gemini/settings.json` chooses API-key auth and the model; `~/.gemini/.env` (which the CLI loads) holds the gateway key and the gateway's root as the Gemini base URL. The gateway serves the real Gemini API shape, so the CLI needs nothing else.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::clitools::setup::{Target, ToolSetup, plan_env, plan_json_edits};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_env, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".gemini/settings.json";
@@ -21,9 +19,9 @@ impl ToolSetup for GeminiCli {
         &[SETTINGS, ENV_FILE]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
         let settings = plan_json_edits(
-            home,
+            places,
             SETTINGS,
             &[
                 // Without it the CLI asks how to log in.
@@ -36,7 +34,7 @@ impl ToolSetup for GeminiCli {
             ],
         )?;
         let env = plan_env(
-            home,
+            places,
             ENV_FILE,
             &[
                 // Sent as `x-goog-api-key`, which the gateway takes.

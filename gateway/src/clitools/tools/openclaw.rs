@@ -1,11 +1,9 @@
 //! OpenClaw: `~/.openclaw/openclaw.json` (JSON5) gets an `omniroute` model provider on the gateway's Chat Completions API, listing the chosen models, and makes the default model the agents' primary one.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::clitools::json_edit::Syntax;
-use crate::clitools::setup::{Target, ToolSetup, plan_json};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".openclaw/openclaw.json";
@@ -22,8 +20,8 @@ impl ToolSetup for OpenClaw {
         &[CONFIG]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let change = plan_json(home, CONFIG, Syntax::Json5, |doc| {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
+        let change = plan_json(places, CONFIG, Syntax::Json5, |doc| {
             let models: Vec<Value> = target
                 .models()
                 .into_iter()

@@ -1,11 +1,9 @@
 //! OpenCode: `~/.config/opencode/opencode.json` gets an `omniroute` provider (the AI SDK's OpenAI-compatible package) on the gateway, listing the chosen models, and makes the default model OpenCode's model.
 
-use std::path::Path;
-
 use serde_json::{Map, Value, json};
 
 use crate::clitools::json_edit::Syntax;
-use crate::clitools::setup::{Target, ToolSetup, plan_json};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json};
 use crate::clitools::write::{Change, WriteError};
 
 const CONFIG: &str = ".config/opencode/opencode.json";
@@ -22,8 +20,8 @@ impl ToolSetup for OpenCode {
         &[CONFIG]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
-        let change = plan_json(home, CONFIG, Syntax::Jsonc, |doc| {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
+        let change = plan_json(places, CONFIG, Syntax::Jsonc, |doc| {
             if doc.is_new() {
                 doc.set(&["$schema"], &json!("https://opencode.ai/config.json"))?;
             }

@@ -1,10 +1,8 @@
 //! Qwen Code: `~/.qwen/settings.json` chooses its OpenAI-compatible auth and the model; `~/.qwen/.env` (which it loads at start) holds the gateway's address and key in the `OPENAI_*` variables it reads.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::clitools::setup::{Target, ToolSetup, plan_env, plan_json_edits};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_env, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 const SETTINGS: &str = ".qwen/settings.json";
@@ -21,9 +19,9 @@ impl ToolSetup for QwenCode {
         &[SETTINGS, ENV_FILE]
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
         let settings = plan_json_edits(
-            home,
+            places,
             SETTINGS,
             &[
                 (&["security", "auth", "selectedType"], Some(json!("openai"))),
@@ -31,7 +29,7 @@ impl ToolSetup for QwenCode {
             ],
         )?;
         let env = plan_env(
-            home,
+            places,
             ENV_FILE,
             &[
                 ("OPENAI_API_KEY", &target.key),

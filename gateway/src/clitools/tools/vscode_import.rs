@@ -1,10 +1,8 @@
 //! Roo Code and Kilo Code keep their provider profiles in VS Code's secret storage, which no other program can write; both import a settings file named by a VS Code setting when VS Code starts. The setup writes an `OmniRoute` profile to that file (in the extension's own dot-directory) and points the setting at it.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::clitools::setup::{Target, ToolSetup, plan_json_edits};
+use crate::clitools::setup::{Places, Target, ToolSetup, plan_json_edits};
 use crate::clitools::write::{Change, WriteError};
 
 /// VS Code's user settings, relative to `HOME`.
@@ -58,9 +56,9 @@ impl ToolSetup for VsCodeImport {
         self.files
     }
 
-    fn plan(&self, home: &Path, target: &Target) -> Result<Vec<Change>, WriteError> {
+    fn plan(&self, places: &Places, target: &Target) -> Result<Vec<Change>, WriteError> {
         let import = plan_json_edits(
-            home,
+            places,
             self.import_file,
             &[
                 (
@@ -80,9 +78,9 @@ impl ToolSetup for VsCodeImport {
             ],
         )?;
         // VS Code wants the import file's full path.
-        let import_path = home.join(self.import_file).display().to_string();
+        let import_path = places.file(self.import_file).display().to_string();
         let settings = plan_json_edits(
-            home,
+            places,
             VSCODE_SETTINGS,
             &[(&[self.setting], Some(json!(import_path)))],
         )?;
