@@ -43,6 +43,12 @@ async fn post_from(
     request.send().await.unwrap()
 }
 
+/// A chat request with the test key, sent by `client` through the proxy
+/// (`None`: from this machine, no forwarded header).
+async fn chat_from(gw: &TestGateway, client: Option<&str>) -> reqwest::Response {
+    post_from(gw, "/v1/chat/completions", client, Some(TEST_KEY), &chat()).await
+}
+
 #[tokio::test]
 async fn a_blocked_client_is_refused_before_its_key_in_its_own_format() {
     let (_mock, gw) = gateway("").await;
@@ -111,14 +117,7 @@ async fn a_blocked_client_is_refused_before_its_key_in_its_own_format() {
     )
     .await;
     assert_eq!(no_key.status(), 401);
-    let served = post_from(
-        &gw,
-        "/v1/chat/completions",
-        Some("198.51.100.4"),
-        Some(TEST_KEY),
-        &chat(),
-    )
-    .await;
+    let served = chat_from(&gw, Some("198.51.100.4")).await;
     assert_eq!(served.status(), 200);
 }
 
@@ -131,43 +130,18 @@ async fn without_trusted_proxies_the_forwarded_header_is_ignored() {
     );
     let gw = TestGateway::start(&config).await;
     // The peer is this machine; a header anyone can write changes nothing.
-    let served = post_from(
-        &gw,
-        "/v1/chat/completions",
-        Some("203.0.113.7"),
-        Some(TEST_KEY),
-        &chat(),
-    )
-    .await;
+    let served = chat_from(&gw, Some("203.0.113.7")).await;
     assert_eq!(served.status(), 200);
 }
 
 #[tokio::test]
 async fn an_allowlist_keeps_every_other_client_out_but_this_machine() {
     let (_mock, gw) = gateway("ip_allowlist = [\"198.51.100.0/24\"]").await;
-    let outside = json_of(
-        post_from(
-            &gw,
-            "/v1/chat/completions",
-            Some("192.0.2.1"),
-            Some(TEST_KEY),
-            &chat(),
-        )
-        .await,
-        403,
-    )
-    .await;
+    let outside = json_of(chat_from(&gw, Some("192.0.2.1")).await, 403).await;
     assert_eq!(outside["error"]["code"], "ip_not_allowed");
-    let inside = post_from(
-        &gw,
-        "/v1/chat/completions",
-        Some("198.51.100.20"),
-        Some(TEST_KEY),
-        &chat(),
-    )
-    .await;
+    let inside = chat_from(&gw, Some("198.51.100.20")).await;
     assert_eq!(inside.status(), 200);
-    let local = post_from(&gw, "/v1/chat/completions", None, Some(TEST_KEY), &chat()).await;
+    let local = chat_from(&gw, None).await;
     assert_eq!(local.status(), 200);
 }
 
@@ -187,24 +161,10 @@ async fn the_per_address_limit_cuts_off_at_the_exact_request() {
         .await;
     }
     for _ in 0..3 {
-        let ok = post_from(
-            &gw,
-            "/v1/chat/completions",
-            Some("198.51.100.7"),
-            Some(TEST_KEY),
-            &chat(),
-        )
-        .await;
+        let ok = chat_from(&gw, Some("198.51.100.7")).await;
         assert_eq!(ok.status(), 200);
     }
-    let limited = post_from(
-        &gw,
-        "/v1/chat/completions",
-        Some("198.51.100.7"),
-        Some(TEST_KEY),
-        &chat(),
-    )
-    .await;
+    let limited = chat_from(&gw, Some("198.51.100.7")).await;
     let wait: u64 = limited.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -214,17 +174,10 @@ async fn the_per_address_limit_cuts_off_at_the_exact_request() {
     let body = json_of(limited, 429).await;
     assert_eq!(body["error"]["code"], "ip_rate_limited");
     // Others, and this machine, are not held back by it.
-    let other = post_from(
-        &gw,
-        "/v1/chat/completions",
-        Some("198.51.100.8"),
-        Some(TEST_KEY),
-        &chat(),
-    )
-    .await;
+    let other = chat_from(&gw, Some("198.51.100.8")).await;
     assert_eq!(other.status(), 200);
     for _ in 0..4 {
-        let local = post_from(&gw, "/v1/chat/completions", None, Some(TEST_KEY), &chat()).await;
+        let local = chat_from(&gw, None).await;
         assert_eq!(local.status(), 200);
     }
 }
