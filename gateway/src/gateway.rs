@@ -411,8 +411,9 @@ fn ensure_a_dashboard_password(
     Ok(generated.then_some(password))
 }
 
-/// Counts what earlier runs spent this month (budgets) and the recent
-/// requests of connections with quota windows, so a restart forgets neither.
+/// Counts what earlier runs spent this month (budgets), the recent requests
+/// of connections with quota windows, and what each gateway key used this
+/// month (its limits), so a restart forgets none of them.
 async fn seed_routing(app: &api::App) {
     let now = store::now_ms();
     let month_start =
@@ -433,13 +434,15 @@ async fn seed_routing(app: &api::App) {
             Ok((
                 store::history::spend_since(conn, month_start)?,
                 store::history::requests_since(conn, &with_quota, since)?,
+                store::history::key_use_since(conn, month_start)?,
             ))
         })
         .await;
     match history {
-        Ok((spend, requests)) => {
+        Ok((spend, requests, key_use)) => {
             app.routing.seed_spend(spend);
             app.routing.seed_quota(requests, &snapshot);
+            app.key_meter.seed(key_use, now);
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot read past usage; budgets and quotas start from zero")

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::providers::upstream::UpstreamClient;
 use crate::providers::{AuthKind, Catalog, ModelDef, ProviderDef, Tier, WireFormat};
 use crate::routing::quota::QuotaLimit;
+use crate::store::api_keys::KeyLimits;
 use crate::store::combos::ComboRow;
 use crate::store::connections::ConnectionRow;
 use crate::store::{self, SecretBox, StoreResult};
@@ -117,6 +118,8 @@ pub struct KeyGrant {
     pub models: Vec<String>,
     /// When the key stops working (ms since the epoch).
     pub expires_at: Option<i64>,
+    /// Request limits and budgets, enforced by the key meter.
+    pub limits: KeyLimits,
 }
 
 impl KeyGrant {
@@ -215,6 +218,7 @@ impl Snapshot {
                         name: k.name,
                         models: k.models,
                         expires_at: k.expires_at,
+                        limits: k.limits,
                     }),
                 ))
             })

@@ -34,6 +34,7 @@ use crate::observe::events::EventBus;
 use crate::observe::metrics::Metrics;
 use crate::providers::Catalog;
 use crate::providers::upstream::UpstreamClient;
+use crate::routing::key_meter::KeyMeter;
 use crate::routing::state::RoutingState;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub upstream: UpstreamClient,
     /// Breakers, cooldowns, load, quotas and spend, shared by all requests.
     pub routing: Arc<RoutingState>,
+    /// What each gateway key used, against its request limits and budgets.
+    pub key_meter: Arc<KeyMeter>,
     /// Events a person should know about (notifications, `/api/events`).
     pub events: EventBus,
     /// Per-provider traffic metrics (`/api/health`, `/metrics`).
@@ -89,7 +92,8 @@ impl AppState {
             snapshot.settings.connect_timeout_secs,
         ));
         let metrics = Arc::new(Metrics::new());
-        usage.set_observers(vec![routing.clone(), metrics.clone()]);
+        let key_meter = Arc::new(KeyMeter::default());
+        usage.set_observers(vec![routing.clone(), metrics.clone(), key_meter.clone()]);
         AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             store,
@@ -97,6 +101,7 @@ impl AppState {
             usage,
             upstream,
             routing,
+            key_meter,
             events,
             metrics,
             replay: replay::Replay::new(),

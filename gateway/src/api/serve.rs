@@ -129,6 +129,10 @@ pub(super) async fn serve(
         record.request_body = Some(LoggedBody::of(incoming.body));
     }
     let plan = plan(snapshot, &incoming.model, grant).map_err(plan_error)?;
+    // After the permission check, so a refused model uses up nothing.
+    if let Some(grant) = grant {
+        app.key_meter.admit(grant, crate::store::now_ms())?;
+    }
 
     let deadline_secs = settings.request_deadline_secs;
     let deadline = tokio::time::Instant::from_std(started) + Duration::from_secs(deadline_secs);

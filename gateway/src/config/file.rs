@@ -138,6 +138,8 @@ pub struct ApiKeyEntry {
     pub key_env: Option<Spanned<String>>,
     #[serde(default = "all_models")]
     pub models: Vec<String>,
+    /// Request limits and budgets; left out, the ones set in the dashboard stay.
+    pub limits: Option<store::api_keys::KeyLimits>,
 }
 
 fn all_models() -> Vec<String> {
@@ -463,7 +465,17 @@ impl FileConfig {
                         (None, Some(var)) => std::env::var(var.get_ref()).unwrap_or_default(),
                         (None, None) => continue,
                     };
-                    store::api_keys::save(&tx, k.name.get_ref(), &key, &k.models, "config", true)?;
+                    let row = store::api_keys::save(
+                        &tx,
+                        k.name.get_ref(),
+                        &key,
+                        &k.models,
+                        "config",
+                        true,
+                    )?;
+                    if let Some(limits) = &k.limits {
+                        store::api_keys::set_limits(&tx, row.id, limits)?;
+                    }
                 }
                 tx.commit()?;
                 let patch = self.settings_patch();
@@ -508,6 +520,7 @@ models = ["openai/gpt-4.1", "mock/some-model"]
 name = "ci"
 key = "sk-omni-test"
 models = ["*"]
+limits = { requests_per_day = 1000, monthly_usd = 20.0 }
 "#;
 
     #[test]
@@ -518,6 +531,11 @@ models = ["*"]
         assert_eq!(c.connections[0].provider.get_ref(), "openai");
         assert_eq!(c.combos[0].strategy, Strategy::FillFirst);
         assert_eq!(c.api_keys[0].models, vec!["*"]);
+        let limits = c.api_keys[0].limits.unwrap();
+        assert_eq!(
+            (limits.requests_per_day, limits.monthly_usd),
+            (Some(1000), Some(20.0))
+        );
     }
 
     fn error_line(text: &str) -> (usize, String) {

@@ -4,6 +4,7 @@ pub mod breaker;
 pub mod classify;
 pub mod cooldown;
 pub mod fallback;
+pub mod key_meter;
 pub mod pacing;
 pub mod plan;
 pub mod quota;

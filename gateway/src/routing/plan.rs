@@ -346,6 +346,7 @@ mod tests {
             name: "k".into(),
             models: vec!["anthropic/*".into()],
             expires_at: None,
+            limits: Default::default(),
         };
         let plan = plan(&snap, "mix", Some(&grant)).unwrap();
         assert_eq!(labels(&plan), ["anthropic/claude-sonnet-4-5"]);
@@ -354,6 +355,7 @@ mod tests {
             name: "k2".into(),
             models: vec!["mix".into()],
             expires_at: None,
+            limits: Default::default(),
         };
         let plan = super::plan(&snap, "mix", Some(&whole)).unwrap();
         assert_eq!(plan.candidates.len(), 2);

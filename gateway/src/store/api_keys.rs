@@ -2,7 +2,7 @@
 
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{StoreError, StoreResult, now_ms};
@@ -26,6 +26,48 @@ pub struct ApiKeyRow {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub request_count: i64,
+    pub limits: KeyLimits,
+}
+
+/// How much one key may use; every field is optional and `None` is no limit.
+/// Request limits count the requests the gateway let through for the key;
+/// budgets count their cost. Days and months are UTC calendar ones, like
+/// the provider budgets'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_day: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_month: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_usd: Option<f64>,
+}
+
+impl KeyLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == KeyLimits::default()
+    }
+
+    /// Refuses a budget that is not a finite amount of 0 or more (a request
+    /// limit of 0 is allowed: it pauses the key).
+    pub fn validate(&self) -> StoreResult<()> {
+        for (name, usd) in [
+            ("daily_usd", self.daily_usd),
+            ("monthly_usd", self.monthly_usd),
+        ] {
+            if usd.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(StoreError::Invalid(format!(
+                    "limits.{name} must be a dollar amount of 0 or more"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A new random key: the prefix and 40 base62 characters (~238 bits).
@@ -46,6 +88,7 @@ pub fn hash_key(key: &str) -> [u8; 32] {
 
 fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
     let models: String = row.get("models")?;
+    let limits: String = row.get("limits")?;
     Ok(ApiKeyRow {
         id: row.get("id")?,
         name: row.get("name")?,
@@ -58,6 +101,8 @@ fn row_to_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         expires_at: row.get("expires_at")?,
         last_used_at: row.get("last_used_at")?,
         request_count: row.get("request_count")?,
+        // Written only by `set_limits`, which validated it.
+        limits: serde_json::from_str(&limits).unwrap_or_default(),
     })
 }
 
@@ -82,7 +127,7 @@ pub fn fingerprint(conn: &Connection) -> StoreResult<(i64, i64, i64, i64)> {
     )?)
 }
 
-fn get(conn: &Connection, id: i64) -> StoreResult<ApiKeyRow> {
+pub fn get(conn: &Connection, id: i64) -> StoreResult<ApiKeyRow> {
     conn.query_row("SELECT * FROM api_keys WHERE id = ?1", [id], row_to_key)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("no API key with id {id}")))
@@ -163,7 +208,18 @@ pub fn set_expiry(conn: &Connection, id: i64, expires_at: Option<i64>) -> StoreR
     get(conn, id)
 }
 
-/// Gives a live key a new secret, keeping its name, models and expiry; the
+/// Sets how much a key may use ([`KeyLimits::default`]: no limits).
+pub fn set_limits(conn: &Connection, id: i64, limits: &KeyLimits) -> StoreResult<ApiKeyRow> {
+    limits.validate()?;
+    let json = serde_json::to_string(limits).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    conn.execute(
+        "UPDATE api_keys SET limits = ?2 WHERE id = ?1",
+        params![id, json],
+    )?;
+    get(conn, id)
+}
+
+/// Gives a live key a new secret, keeping its name, models, limits and expiry; the
 /// old secret stops working. Returns the row and the new key, shown once.
 pub fn rotate(conn: &Connection, id: i64) -> StoreResult<(ApiKeyRow, String)> {
     let row = get(conn, id)?;
@@ -252,7 +308,14 @@ mod tests {
         let conn = db();
         let (row, old) = create(&conn, "ci", &["openai/*".into()]).unwrap();
         set_expiry(&conn, row.id, Some(4_000_000_000_000)).unwrap();
+        let limits = KeyLimits {
+            requests_per_day: Some(100),
+            monthly_usd: Some(5.0),
+            ..KeyLimits::default()
+        };
+        set_limits(&conn, row.id, &limits).unwrap();
         let (rotated, new) = rotate(&conn, row.id).unwrap();
+        assert_eq!(rotated.limits, limits);
         assert_ne!(old, new);
         assert_eq!(rotated.key_hash, hex::encode(hash_key(&new)));
         assert_eq!(
@@ -284,6 +347,28 @@ mod tests {
         record_use(&conn, row.id, 2, 50).unwrap();
         let row = get(&conn, row.id).unwrap();
         assert_eq!((row.request_count, row.last_used_at), (5, Some(100)));
+    }
+
+    #[test]
+    fn limits_round_trip_and_a_negative_budget_is_invalid() {
+        let conn = db();
+        let (row, _) = create(&conn, "a", &["*".into()]).unwrap();
+        assert!(row.limits.is_empty());
+        let limits = KeyLimits {
+            requests_per_minute: Some(0),
+            daily_usd: Some(0.5),
+            ..KeyLimits::default()
+        };
+        assert_eq!(set_limits(&conn, row.id, &limits).unwrap().limits, limits);
+        let bad = KeyLimits {
+            monthly_usd: Some(-1.0),
+            ..KeyLimits::default()
+        };
+        assert!(matches!(
+            set_limits(&conn, row.id, &bad),
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(get(&conn, row.id).unwrap().limits, limits);
     }
 
     #[test]

@@ -30,6 +30,37 @@ pub fn spend_since(conn: &Connection, since_ms: i64) -> StoreResult<Vec<PastSpen
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One past request of a gateway key, for its limits and budgets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastKeyUse {
+    pub key_id: i64,
+    pub ts: i64,
+    pub cost: f64,
+    /// Whether it counts toward request limits: false for the requests the
+    /// key's own limits refused.
+    pub counted: bool,
+}
+
+/// Every request made with a gateway key since `since_ms`.
+pub fn key_use_since(conn: &Connection, since_ms: i64) -> StoreResult<Vec<PastKeyUse>> {
+    // A request the key meter refused is recorded as a 429 whose error
+    // begins with the key's name (`KeyMeter::admit`); nothing else is.
+    let mut stmt = conn.prepare(
+        "SELECT api_key_id, ts, cost,
+                NOT (status = 429 AND COALESCE(error, '') LIKE 'The API key `%') FROM usage
+         WHERE ts >= ?1 AND api_key_id IS NOT NULL ORDER BY ts",
+    )?;
+    let rows = stmt.query_map(params![since_ms], |r| {
+        Ok(PastKeyUse {
+            key_id: r.get(0)?,
+            ts: r.get(1)?,
+            cost: r.get(2)?,
+            counted: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// `(ts, connection_id, tokens)` of the served (2xx) records of
 /// `connections` since `since_ms`, oldest first: what quota windows count.
 pub fn requests_since(

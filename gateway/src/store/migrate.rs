@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_expiry",
         include_str!("../../../migrations/0006_key_expiry.sql"),
     ),
+    (
+        7,
+        "key_limits",
+        include_str!("../../../migrations/0007_key_limits.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

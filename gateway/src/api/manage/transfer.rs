@@ -99,6 +99,8 @@ struct ComboItem {
 struct KeyItem {
     name: String,
     models: Vec<String>,
+    #[serde(default)]
+    limits: api_keys::KeyLimits,
 }
 
 fn one() -> i64 {
@@ -174,6 +176,7 @@ pub async fn export(_: Admin, State(app): State<App>) -> Result<Response, ApiErr
             .map(|k| KeyItem {
                 name: k.name,
                 models: k.models,
+                limits: k.limits,
             })
             .collect(),
     };
