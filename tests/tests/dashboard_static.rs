@@ -76,7 +76,7 @@ async fn index_is_html_with_a_policy_and_always_revalidated() {
         "default-src 'self'",
         "script-src 'self' 'wasm-unsafe-eval'",
         "connect-src 'self'",
-        "frame-ancestors 'self'",
+        "frame-ancestors 'none'",
     ] {
         assert!(csp.contains(directive), "{directive} missing from {csp}");
     }
@@ -85,7 +85,7 @@ async fn index_is_html_with_a_policy_and_always_revalidated() {
         "nosniff"
     );
     assert_eq!(header_of(&response, header::REFERRER_POLICY), "no-referrer");
-    assert!(response.headers().get(header::X_FRAME_OPTIONS).is_none());
+    assert_eq!(header_of(&response, header::X_FRAME_OPTIONS), "DENY");
     assert_eq!(header_of(&response, header::VARY), "Accept-Encoding");
     let etag = header_of(&response, header::ETAG).to_owned();
     let body = response.bytes().await.unwrap();

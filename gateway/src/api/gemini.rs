@@ -67,7 +67,7 @@ pub async fn call_model(
         Ok(parsed) => parsed,
         Err(e) => return e.into_gemini_response(),
     };
-    let limit = snapshot.settings.max_body_bytes as usize;
+    let limit = snapshot.settings.body_limit(parts.uri.path());
     let body = match read_body(body, limit).await {
         Ok(body) => body,
         Err(e) => return e.into_gemini_response(),

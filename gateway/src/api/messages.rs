@@ -31,7 +31,8 @@ pub async fn count_tokens(State(app): State<App>, request: Request) -> Response 
         Ok(grant) => grant,
         Err(e) => return e.into_anthropic_response(),
     };
-    match count(&app, &snapshot, grant.as_deref(), body).await {
+    let limit = snapshot.settings.body_limit(parts.uri.path());
+    match count(&app, &snapshot, grant.as_deref(), body, limit).await {
         Ok(response) => response,
         Err(e) => e.into_anthropic_response(),
     }
@@ -42,8 +43,9 @@ async fn count(
     snapshot: &Snapshot,
     grant: Option<&KeyGrant>,
     body: Body,
+    body_limit: usize,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+    let body = read_body(body, body_limit).await?;
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
     let request = anthropic::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
     let route = route_for(snapshot, grant, &request.model)?;

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, shared state, and helpers every handler uses.
 
 pub mod auth;
+mod cors;
 mod dashboard;
 pub(crate) mod gemini;
 pub mod injection_guard;
@@ -194,6 +195,7 @@ pub fn router(app: App) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors::layer(app.clone()))
         // Outermost: a refused address reaches nothing else.
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

@@ -262,7 +262,7 @@ pub async fn middleware(State(app): State<App>, request: Request, next: Next) ->
     let idempotency = key::idempotency_header(request.headers());
 
     let (parts, body) = request.into_parts();
-    let body = match buffer(body, settings.max_body_bytes as usize).await {
+    let body = match buffer(body, settings.body_limit(parts.uri.path())).await {
         Buffered::Whole(body) => body,
         // Too large or unreadable: the handler reads it again and answers
         // (and records) the error as it always does.

@@ -64,7 +64,7 @@ pub(super) async fn serve_model_in_body(
     let started = Instant::now();
     let mut pending = pending_record(&app, grant.as_deref(), inbound, started);
     let result = async {
-        let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+        let body = read_body(body, snapshot.settings.body_limit(parts.uri.path())).await?;
         let raw = RawObject::parse(&body)?;
         let model = raw
             .get("model")

@@ -41,7 +41,7 @@ pub async fn chat_completions(State(app): State<App>, request: axum::extract::Re
     let started = Instant::now();
     let mut pending = pending_record(&app, grant.as_deref(), WireFormat::Openai, started);
     let result = async {
-        let body = read_body(body, snapshot.settings.max_body_bytes as usize).await?;
+        let body = read_body(body, snapshot.settings.body_limit(parts.uri.path())).await?;
         let request = ChatRequest::parse(&body)?;
         let incoming = Incoming {
             format: WireFormat::Openai,

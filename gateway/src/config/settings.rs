@@ -14,8 +14,16 @@ pub struct Settings {
     /// Data-plane requests need a gateway API key. Binding a non-loopback
     /// address is refused while this is off.
     pub require_api_key: bool,
-    /// Largest accepted request body.
+    /// Largest accepted data-plane request body.
     pub max_body_bytes: u64,
+    /// Smaller body limits for some data-plane routes, by path: an exact
+    /// path (`/v1/messages`) or a prefix ending in `*` (`/v1beta/models/*`).
+    /// The longest match applies, never above `max_body_bytes`.
+    pub route_body_limits: BTreeMap<String, u64>,
+    /// Web origins (`https://app.example.com`, or `*` for any) whose pages
+    /// may call the data plane from a browser. Empty (the default): no
+    /// cross-origin browser access. Never the management API.
+    pub cors_origins: Vec<String>,
     /// Usage records older than this are pruned.
     pub usage_retention_days: u32,
     /// How long to wait for an upstream's response headers.
@@ -220,6 +228,8 @@ impl Default for Settings {
         Settings {
             require_api_key: true,
             max_body_bytes: 32 * 1024 * 1024,
+            route_body_limits: BTreeMap::new(),
+            cors_origins: Vec::new(),
             usage_retention_days: 90,
             upstream_timeout_secs: 600,
             connect_timeout_secs: 10,
@@ -295,9 +305,42 @@ impl Settings {
         Ok(next)
     }
 
+    /// The body limit of a data-plane request to `path`.
+    pub fn body_limit(&self, path: &str) -> usize {
+        let matching = self
+            .route_body_limits
+            .iter()
+            .filter(|(route, _)| match route.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == route.as_str(),
+            })
+            // The most specific: an exact path, else the longest prefix.
+            .max_by_key(|(route, _)| (!route.ends_with('*'), route.len()))
+            .map(|(_, &limit)| limit);
+        matching
+            .map_or(self.max_body_bytes, |limit| limit.min(self.max_body_bytes))
+            .try_into()
+            .unwrap_or(usize::MAX)
+    }
+
     fn validate(&self) -> Result<(), String> {
         if !(1024..=1024 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err("max_body_bytes must be between 1024 and 1073741824".into());
+        }
+        for (route, limit) in &self.route_body_limits {
+            if !route.starts_with('/') || route[..route.len() - 1].contains('*') {
+                return Err(format!(
+                    "route_body_limits: `{route}` must be a path like /v1/messages, or a prefix ending in * like /v1beta/models/*"
+                ));
+            }
+            if !(1024..=1024 * 1024 * 1024).contains(limit) {
+                return Err(format!(
+                    "route_body_limits.{route} must be between 1024 and 1073741824"
+                ));
+            }
+        }
+        for origin in &self.cors_origins {
+            check_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
         }
         if self.injection_patterns.len() > 200 {
             return Err("injection_patterns holds at most 200 patterns".into());
@@ -409,6 +452,24 @@ impl Settings {
     }
 }
 
+/// Checks that `origin` is `*` or a web origin: scheme, host and port only.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let bad = || {
+        format!("`{origin}` is not an origin like https://app.example.com or http://localhost:3000")
+    };
+    let url = reqwest::Url::parse(origin).map_err(|_| bad())?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.username().is_empty()
+        && !origin.ends_with('/');
+    if bare { Ok(()) } else { Err(bad()) }
+}
+
 /// Checks that `url` is a proxy reqwest can use.
 pub fn check_proxy_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
@@ -451,6 +512,57 @@ mod tests {
             s.with_patch(&patch(json!({"usage_retention_days": 0})))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn route_body_limits_pick_the_most_specific_route_and_never_exceed_the_global_one() {
+        let s = Settings::default()
+            .with_patch(&patch(json!({
+                "max_body_bytes": 1_000_000,
+                "route_body_limits": {
+                    "/v1/*": 500_000,
+                    "/v1/messages/*": 2_000,
+                    "/v1/messages": 4_000,
+                    "/v1/responses": 9_000_000,
+                }
+            })))
+            .unwrap();
+        assert_eq!(s.body_limit("/v1/messages"), 4_000);
+        assert_eq!(s.body_limit("/v1/messages/count_tokens"), 2_000);
+        assert_eq!(s.body_limit("/v1/chat/completions"), 500_000);
+        assert_eq!(s.body_limit("/v1/responses"), 1_000_000);
+        assert_eq!(s.body_limit("/chat/completions"), 1_000_000);
+        for bad in [
+            json!({"v1": 5000}),
+            json!({"/v1/*/x": 5000}),
+            json!({"/v1": 10}),
+        ] {
+            assert!(
+                s.with_patch(&patch(json!({"route_body_limits": bad})))
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let s = Settings::default();
+        assert!(s.cors_origins.is_empty(), "closed by default");
+        let ok = json!(["*", "https://app.example.com", "http://localhost:3000"]);
+        assert!(s.with_patch(&patch(json!({"cors_origins": ok}))).is_ok());
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "ftp://example.com",
+            "https://user@example.com",
+        ] {
+            assert!(
+                s.with_patch(&patch(json!({"cors_origins": [bad]})))
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
