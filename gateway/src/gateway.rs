@@ -64,6 +64,10 @@ pub enum StartError {
     Writer(rusqlite::Error),
     #[error("{0} must have at least {min} characters", min = store::dashboard_auth::MIN_PASSWORD_LEN)]
     ShortPassword(&'static str),
+    #[error("the data dir {dir} is busy: {why}", dir = .0.display(), why = .1)]
+    DataDirBusy(PathBuf, &'static str),
+    #[error("{0}")]
+    Admin(String),
 }
 
 /// A running gateway.
@@ -80,6 +84,8 @@ pub struct Handle {
     usage: UsageSink,
     events: EventBus,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Held while running, so that `omniroute rekey` knows to wait.
+    _running_lock: std::fs::File,
 }
 
 impl Handle {
@@ -227,9 +233,7 @@ pub fn reset_dashboard_password(
 /// command-line tools), creating and migrating it when it is new.
 fn open_offline(data_dir: &Path) -> Result<rusqlite::Connection, StartError> {
     prepare_data_dir(data_dir)?;
-    let mut conn = store::open_connection(&data_dir.join(DB_FILE)).map_err(StoreError::from)?;
-    store::migrate::apply(&mut conn)?;
-    Ok(conn)
+    Ok(store::open_migrated(&data_dir.join(DB_FILE))?)
 }
 
 /// Creates a full-access gateway key named `name` and returns it. Safe
@@ -251,6 +255,8 @@ pub fn first_enabled_combo(data_dir: &Path) -> Result<Option<String>, StartError
 impl Gateway {
     pub async fn start(options: Options) -> Result<Handle, StartError> {
         prepare_data_dir(&options.data_dir)?;
+        let running_lock = crate::admin::hold_running_lock(&options.data_dir)?;
+        store::rekey::settle(&options.data_dir, &options.data_dir.join(DB_FILE))?;
         let secrets = SecretBox::load(options.secret_key_hex.as_deref(), &options.data_dir)?;
         let catalog = Arc::new(Catalog::builtin()?);
         let file = match &options.config_path {
@@ -303,7 +309,7 @@ impl Gateway {
         ));
         seed_routing(&app).await;
         tokio::spawn(persist_account_states(app.clone()));
-        let pruner = tokio::spawn(prune_periodically(app.clone()));
+        let pruner = tokio::spawn(housekeeping(app.clone()));
         let key_follower = tokio::spawn(follow_key_changes(app.clone()));
 
         let (shutdown, mut stop) = watch::channel(false);
@@ -343,6 +349,7 @@ impl Gateway {
             usage,
             events,
             writer: Some(writer),
+            _running_lock: running_lock,
         })
     }
 }
@@ -480,16 +487,21 @@ async fn persist_account_states(app: api::App) {
     }
 }
 
-/// Asks the writer to drop records past the retention period, now and hourly.
-/// Reloads the snapshot when the key table changes under the gateway, so a
-/// key another process adds works within [`KEY_CHECK_EVERY`]. One small
-/// query per tick, off the request path.
+/// Reloads the snapshot when the key table or the audit log changes under
+/// the gateway, so a key another process adds, or a restore from the
+/// command line (which writes an audit entry), applies within
+/// [`KEY_CHECK_EVERY`]. One small query per tick, off the request path.
 async fn follow_key_changes(app: api::App) {
     let fingerprint = |app: &api::App| {
         let app = app.clone();
         async move {
             app.store
-                .call(|conn, _| store::api_keys::fingerprint(conn))
+                .call(|conn, _| {
+                    Ok((
+                        store::api_keys::fingerprint(conn)?,
+                        store::audit::latest_id(conn)?,
+                    ))
+                })
                 .await
                 .ok()
         }
@@ -508,11 +520,27 @@ async fn follow_key_changes(app: api::App) {
     }
 }
 
-async fn prune_periodically(app: api::App) {
+/// Hourly, from the start: drops usage records past the retention period,
+/// and makes the daily backup when one is due.
+async fn housekeeping(app: api::App) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        let days = i64::from(app.snapshot.load().settings.usage_retention_days);
+        let settings = app.snapshot.load().settings.clone();
+        let days = i64::from(settings.usage_retention_days);
         app.usage.prune(store::now_ms() - days * 86_400_000).await;
+        if settings.daily_backup {
+            let dir = store::auto_backup::dir_of(app.store.path());
+            let keep = settings.backups_kept as usize;
+            match app
+                .store
+                .call(move |conn, _| store::auto_backup::daily_if_due(conn, &dir, keep))
+                .await
+            {
+                Ok(Some(file)) => tracing::info!(backup = %file.display(), "daily backup written"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "the daily backup failed"),
+            }
+        }
     }
 }

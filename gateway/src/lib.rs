@@ -3,6 +3,7 @@
 //! [`Gateway::start`] runs the whole gateway; the `omniroute` binary, the
 //! desktop shell and the black-box tests all start it the same way.
 
+pub mod admin;
 pub mod api;
 pub mod clitools;
 pub mod config;

@@ -66,10 +66,78 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Write a consistent copy of the database (safe while the gateway runs)
+    Backup {
+        /// Where to write it [default: <data dir>/backups/omniroute-<time>-manual.db]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Replace the database with a backup, after checking it; a running gateway reloads
+    Restore {
+        /// A database written by `omniroute backup`, the dashboard, or the automatic backups
+        file: PathBuf,
+    },
+    /// Re-seal every stored secret under a new data key (stop the gateway first)
+    Rekey,
+}
+
+/// Runs `backup`, `restore` or `rekey`; `None` for other commands.
+fn maintenance(command: &Command, data_dir: &std::path::Path) -> Option<ExitCode> {
+    let env_key = std::env::var("OMNIROUTE_SECRET_KEY").ok();
+    let (name, outcome) = match command {
+        Command::Backup { out } => (
+            "backup",
+            omniroute::admin::backup_database(data_dir, out.as_deref())
+                .map(|file| format!("Backup written to {}\n", file.display())),
+        ),
+        Command::Restore { file } => (
+            "restore",
+            omniroute::admin::restore_database(data_dir, file, env_key.as_deref()).map(|done| {
+                format!(
+                    "Restored {} (schema version {}, {} connections, {} combos).\nThe replaced database is kept as {}.\nA running gateway reloads within seconds.\n",
+                    file.display(),
+                    done.info.schema_version,
+                    done.info.connections,
+                    done.info.combos,
+                    done.previous.display()
+                )
+            }),
+        ),
+        Command::Rekey => (
+            "rekey",
+            omniroute::admin::rekey(data_dir, env_key.as_deref()).map(|done| match done.new_env_key {
+                Some(key) => format!(
+                    "{} secrets re-sealed. The data key comes from OMNIROUTE_SECRET_KEY: set it to this new key before the next start (shown only this once):\n{key}\n",
+                    done.secrets
+                ),
+                None => format!(
+                    "{} secrets re-sealed under a new data key; the key file was replaced.\n",
+                    done.secrets
+                ),
+            }),
+        ),
+        _ => return None,
+    };
+    Some(match outcome {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("omniroute {name}: {e}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(command) = &cli.command {
+        let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+        if let Some(code) = maintenance(command, &data_dir) {
+            return code;
+        }
+    }
     if let Some(Command::Setup {
         tool,
         list,

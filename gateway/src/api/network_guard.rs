@@ -145,21 +145,20 @@ pub async fn middleware(State(app): State<App>, mut request: Request, next: Next
         );
     }
     let limit = settings.ip_requests_per_minute;
-    if limit > 0 && is_data_plane(&path) {
-        if let Some(wait) = app.ip_pacer.hit(ip, limit, crate::store::now_ms()) {
-            return refuse(
-                &path,
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limit_error",
-                    format!(
-                        "{ip} sent more than {limit} requests this minute; try again in {wait} s."
-                    ),
-                )
-                .with_code("ip_rate_limited")
-                .with_retry_after(wait),
-            );
-        }
+    if limit > 0
+        && is_data_plane(&path)
+        && let Some(wait) = app.ip_pacer.hit(ip, limit, crate::store::now_ms())
+    {
+        return refuse(
+            &path,
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("{ip} sent more than {limit} requests this minute; try again in {wait} s."),
+            )
+            .with_code("ip_rate_limited")
+            .with_retry_after(wait),
+        );
     }
     drop(snapshot);
     next.run(request).await

@@ -170,16 +170,16 @@ pub(super) fn route_for(
 /// returned untouched unless something had to be removed.
 pub(super) fn clean_completion(body: Bytes) -> (Bytes, Option<TokenUsage>) {
     let found = sanitize::scan(&body);
-    if found.vendor_fields {
-        if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) {
-            let usage = TokenUsage::from_response(&value);
-            if sanitize::strip_nonstandard(&mut value) {
-                if let Ok(text) = serde_json::to_vec(&value) {
-                    return (Bytes::from(text), usage);
-                }
-            }
-            return (body, usage);
+    if found.vendor_fields
+        && let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body)
+    {
+        let usage = TokenUsage::from_response(&value);
+        if sanitize::strip_nonstandard(&mut value)
+            && let Ok(text) = serde_json::to_vec(&value)
+        {
+            return (Bytes::from(text), usage);
         }
+        return (body, usage);
     }
     let usage = found
         .usage_object

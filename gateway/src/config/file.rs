@@ -265,31 +265,30 @@ impl FileConfig {
             if c.api_key.is_some() && c.api_key_env.is_some() {
                 return self.invalid(c.provider.span(), "give api_key or api_key_env, not both");
             }
-            if let Some(var) = &c.api_key_env {
-                if std::env::var(var.get_ref())
+            if let Some(var) = &c.api_key_env
+                && std::env::var(var.get_ref())
                     .map(|v| v.is_empty())
                     .unwrap_or(true)
-                {
-                    return self.invalid(
-                        var.span(),
-                        format!("environment variable {} is not set", var.get_ref()),
-                    );
-                }
+            {
+                return self.invalid(
+                    var.span(),
+                    format!("environment variable {} is not set", var.get_ref()),
+                );
             }
-            if let Some(url) = &c.base_url {
-                if !is_http_url(url.get_ref()) {
-                    return self.invalid(url.span(), "base_url must be an http:// or https:// URL");
-                }
+            if let Some(url) = &c.base_url
+                && !is_http_url(url.get_ref())
+            {
+                return self.invalid(url.span(), "base_url must be an http:// or https:// URL");
             }
-            if let Some(proxy) = &c.proxy {
-                if let Err(message) = check_proxy_url(proxy.get_ref()) {
-                    return self.invalid(proxy.span(), format!("proxy: {message}"));
-                }
+            if let Some(proxy) = &c.proxy
+                && let Err(message) = check_proxy_url(proxy.get_ref())
+            {
+                return self.invalid(proxy.span(), format!("proxy: {message}"));
             }
-            if let Some(quota) = &c.quota {
-                if let Err(message) = store::connections::check_quota(quota.get_ref()) {
-                    return self.invalid(quota.span(), message);
-                }
+            if let Some(quota) = &c.quota
+                && let Err(message) = store::connections::check_quota(quota.get_ref())
+            {
+                return self.invalid(quota.span(), message);
             }
         }
         for (i, combo) in self.combos.iter().enumerate() {
@@ -334,12 +333,11 @@ impl FileConfig {
                 );
             }
         }
-        if let Some(settings) = &self.settings {
-            if let Err(message) =
+        if let Some(settings) = &self.settings
+            && let Err(message) =
                 crate::config::Settings::default().with_patch(&self.settings_patch())
-            {
-                return self.invalid(settings.span(), format!("[settings]: {message}"));
-            }
+        {
+            return self.invalid(settings.span(), format!("[settings]: {message}"));
         }
         Ok(())
     }

@@ -26,6 +26,10 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Usage records older than this are pruned.
     pub usage_retention_days: u32,
+    /// Copy the database to `backups/` once a day.
+    pub daily_backup: bool,
+    /// How many automatic backups of each kind (daily, before a migration) are kept.
+    pub backups_kept: u32,
     /// How long to wait for an upstream's response headers.
     pub upstream_timeout_secs: u64,
     /// How long to wait for a TCP (and TLS) connection to an upstream.
@@ -231,6 +235,8 @@ impl Default for Settings {
             route_body_limits: BTreeMap::new(),
             cors_origins: Vec::new(),
             usage_retention_days: 90,
+            daily_backup: true,
+            backups_kept: 7,
             upstream_timeout_secs: 600,
             connect_timeout_secs: 10,
             stream_ready_timeout_secs: 120,
@@ -326,6 +332,9 @@ impl Settings {
     fn validate(&self) -> Result<(), String> {
         if !(1024..=1024 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err("max_body_bytes must be between 1024 and 1073741824".into());
+        }
+        if !(1..=365).contains(&self.backups_kept) {
+            return Err("backups_kept must be between 1 and 365".into());
         }
         for (route, limit) in &self.route_body_limits {
             if !route.starts_with('/') || route[..route.len() - 1].contains('*') {

@@ -273,11 +273,11 @@ impl PendingRecord {
 
     /// Sends the record with back-pressure.
     pub async fn commit(mut self) {
-        if let Some(permit) = self.sink.reserve().await {
-            if let Some(record) = self.record.take() {
-                self.sink.notify(&record);
-                permit.send(WriterMsg::Record(Box::new(record)));
-            }
+        if let Some(permit) = self.sink.reserve().await
+            && let Some(record) = self.record.take()
+        {
+            self.sink.notify(&record);
+            permit.send(WriterMsg::Record(Box::new(record)));
         }
     }
 }

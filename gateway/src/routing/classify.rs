@@ -419,14 +419,13 @@ fn explicit_hints(headers: &HeaderMap, json: Option<&Value>, now_ms: i64) -> Vec
         }
     }
     for detail in details(json) {
-        if type_is(detail, "google.rpc.RetryInfo") {
-            if let Some(ms) = detail
+        if type_is(detail, "google.rpc.RetryInfo")
+            && let Some(ms) = detail
                 .get("retryDelay")
                 .and_then(Value::as_str)
                 .and_then(parse_duration_ms)
-            {
-                hints.push(after(now_ms, ms));
-            }
+        {
+            hints.push(after(now_ms, ms));
         }
     }
     // The ChatGPT (Codex) backend: {"error":{"type":"usage_limit_reached","resets_in_seconds":..,"resets_at":..}}
@@ -435,10 +434,10 @@ fn explicit_hints(headers: &HeaderMap, json: Option<&Value>, now_ms: i64) -> Vec
             if secs.is_finite() && secs >= 0.0 {
                 hints.push(after(now_ms, secs * 1000.0));
             }
-        } else if let Some(at) = error.get("resets_at").and_then(Value::as_f64) {
-            if let Some(at) = epoch_or_delta_ms(at, now_ms) {
-                hints.push(at);
-            }
+        } else if let Some(at) = error.get("resets_at").and_then(Value::as_f64)
+            && let Some(at) = epoch_or_delta_ms(at, now_ms)
+        {
+            hints.push(at);
         }
     }
     hints
@@ -475,22 +474,21 @@ fn reset_hints(headers: &HeaderMap, now_ms: i64) -> Vec<i64> {
     // Claude subscription (OAuth) windows: Unix seconds, meaningful once rejected.
     let unified_allowed = header_str(headers, "anthropic-ratelimit-unified-status")
         .is_some_and(|s| !s.eq_ignore_ascii_case("rejected"));
-    if !unified_allowed {
-        if let Some(value) = header_str(headers, "anthropic-ratelimit-unified-reset") {
-            let at = match value.parse::<f64>() {
-                Ok(n) => epoch_or_delta_ms(n, now_ms),
-                Err(_) => parse_rfc3339_ms(value).map(|at| clamp_hint(at, now_ms)),
-            };
-            hints.extend(at);
-        }
+    if !unified_allowed
+        && let Some(value) = header_str(headers, "anthropic-ratelimit-unified-reset")
+    {
+        let at = match value.parse::<f64>() {
+            Ok(n) => epoch_or_delta_ms(n, now_ms),
+            Err(_) => parse_rfc3339_ms(value).map(|at| clamp_hint(at, now_ms)),
+        };
+        hints.extend(at);
     }
-    if used_up("x-ratelimit-remaining") {
-        if let Some(at) = header_str(headers, "x-ratelimit-reset")
+    if used_up("x-ratelimit-remaining")
+        && let Some(at) = header_str(headers, "x-ratelimit-reset")
             .and_then(|v| v.parse::<f64>().ok())
             .and_then(|n| epoch_or_delta_ms(n, now_ms))
-        {
-            hints.push(at);
-        }
+    {
+        hints.push(at);
     }
     hints
 }

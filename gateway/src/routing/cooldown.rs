@@ -123,10 +123,10 @@ impl Cooldowns {
                 reason: reason.to_owned(),
             },
         );
-        if self.models.len() > MODEL_LOCKS_SOFT_CAP {
-            if let Some(now_ms) = self.last_now_ms {
-                self.models.retain(|_, m| m.until_ms > now_ms);
-            }
+        if self.models.len() > MODEL_LOCKS_SOFT_CAP
+            && let Some(now_ms) = self.last_now_ms
+        {
+            self.models.retain(|_, m| m.until_ms > now_ms);
         }
         while self.models.len() > MODEL_LOCKS_HARD_CAP {
             let soonest = self

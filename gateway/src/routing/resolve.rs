@@ -28,13 +28,13 @@ pub enum ResolveError {
 /// preferring providers that have an account.
 pub fn resolve(snapshot: &Snapshot, model: &str) -> Result<Route, ResolveError> {
     let model = model.trim();
-    if let Some((prefix, rest)) = model.split_once('/') {
-        if let Some(provider) = snapshot.provider_by_name(prefix) {
-            if rest.is_empty() {
-                return Err(ResolveError::UnknownModel(model.to_string()));
-            }
-            return route_to(snapshot, provider, rest);
+    if let Some((prefix, rest)) = model.split_once('/')
+        && let Some(provider) = snapshot.provider_by_name(prefix)
+    {
+        if rest.is_empty() {
+            return Err(ResolveError::UnknownModel(model.to_string()));
         }
+        return route_to(snapshot, provider, rest);
     }
     let mut listed_without_account = None;
     for provider in snapshot

@@ -32,6 +32,16 @@ pub struct AuditRow {
     pub entry: AuditEntry,
 }
 
+/// The id of the newest entry (0 when the log is empty): it changes with
+/// every recorded change, whichever process made it.
+pub fn latest_id(conn: &Connection) -> StoreResult<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
 /// Writes one entry and prunes the log to [`KEEP_ROWS`], in one transaction.
 pub fn insert(conn: &mut Connection, entry: &AuditEntry) -> StoreResult<i64> {
     let tx = conn.transaction()?;

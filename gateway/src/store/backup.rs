@@ -6,6 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{SecretBox, StoreError, StoreResult, migrate};
+use crate::routing::quota::civil_from_days;
 
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -41,6 +42,19 @@ pub struct BackupInfo {
     pub schema_version: i64,
     pub connections: i64,
     pub combos: i64,
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC, for file names.
+pub fn utc_stamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
 }
 
 /// Checks that `path` is a sound OmniRoute database this binary can use:
@@ -192,6 +206,13 @@ fn columns_except_id(conn: &Connection, table: &str) -> StoreResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_carry_the_utc_time() {
+        // 2026-11-28 23:41:05 UTC
+        assert_eq!(utc_stamp(1_795_909_265_000), "20261128-234105");
+        assert_eq!(utc_stamp(0), "19700101-000000");
+    }
     use crate::store::open_connection;
 
     fn secrets() -> SecretBox {

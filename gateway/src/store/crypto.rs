@@ -104,8 +104,8 @@ impl SecretBox {
     }
 }
 
-/// Writes a file readable by its owner only.
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Writes a new file readable by its owner only, synced to disk.
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -44,9 +44,31 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+/// The schema version of the database behind `conn`: 0 for a new one.
+pub fn current_version(conn: &Connection) -> StoreResult<i64> {
+    let known: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !known {
+        return Ok(0);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
 /// Applies the migrations the database has not seen yet, each in its own
 /// transaction together with its row in `schema_migrations`.
 pub fn apply(conn: &mut Connection) -> StoreResult<Vec<i64>> {
+    apply_up_to(conn, latest_version())
+}
+
+/// [`apply`], stopping at version `up_to` (tests build older schemas with it).
+pub(crate) fn apply_up_to(conn: &mut Connection, up_to: i64) -> StoreResult<Vec<i64>> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version    INTEGER PRIMARY KEY,
@@ -60,7 +82,7 @@ pub fn apply(conn: &mut Connection) -> StoreResult<Vec<i64>> {
         |row| row.get(0),
     )?;
     let mut applied = Vec::new();
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current && m.0 <= up_to) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod auto_backup;
 pub mod backup;
 pub mod combos;
 pub mod connections;
@@ -10,6 +11,7 @@ pub mod dashboard_auth;
 pub mod history;
 pub mod migrate;
 pub mod providers;
+pub mod rekey;
 pub mod settings;
 pub mod usage;
 pub mod usage_writer;
@@ -64,6 +66,20 @@ pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens (creating if needed) the database and applies pending migrations,
+/// copying it to `backups/` first when they change an existing schema: no
+/// copy, no migration.
+pub fn open_migrated(path: &Path) -> StoreResult<Connection> {
+    let mut conn = open_connection(path)?;
+    let keep = crate::config::Settings::from_stored(&settings::load_if_present(&conn)?).backups_kept
+        as usize;
+    if let Some(copy) = auto_backup::before_migrations(&conn, &auto_backup::dir_of(path), keep)? {
+        tracing::info!(backup = %copy.display(), "copied the database before migrating it");
+    }
+    migrate::apply(&mut conn)?;
+    Ok(conn)
+}
+
 /// The configuration store used by the management API. Calls run on the
 /// blocking pool so the async runtime never waits on SQLite.
 #[derive(Clone)]
@@ -74,10 +90,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and applies pending migrations.
+    /// Opens (creating if needed) the database and applies pending
+    /// migrations ([`open_migrated`]).
     pub fn open(path: &Path, secrets: SecretBox) -> StoreResult<Store> {
-        let mut conn = open_connection(path)?;
-        migrate::apply(&mut conn)?;
+        let conn = open_migrated(path)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             secrets: Arc::new(secrets),

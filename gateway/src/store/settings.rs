@@ -22,6 +22,14 @@ pub fn load(conn: &Connection) -> StoreResult<Map<String, Value>> {
     Ok(map)
 }
 
+/// [`load`], or nothing from a database that has no tables yet.
+pub fn load_if_present(conn: &Connection) -> StoreResult<Map<String, Value>> {
+    if super::migrate::current_version(conn)? == 0 {
+        return Ok(Map::new());
+    }
+    load(conn)
+}
+
 /// Writes the given settings in one transaction.
 pub fn save(conn: &mut Connection, values: &Map<String, Value>) -> StoreResult<()> {
     let tx = conn.transaction()?;

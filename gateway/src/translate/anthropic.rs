@@ -480,10 +480,9 @@ impl StreamDecoder {
                         let json = text("partial_json");
                         if let Some(&(_, index)) =
                             self.tool_blocks.iter().find(|(b, _)| *b == block)
+                            && !json.is_empty()
                         {
-                            if !json.is_empty() {
-                                events.push(StreamEvent::ToolCallArgumentsDelta { index, json });
-                            }
+                            events.push(StreamEvent::ToolCallArgumentsDelta { index, json });
                         }
                     }
                     _ => {}

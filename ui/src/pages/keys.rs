@@ -1,4 +1,4 @@
-//! The API keys page: the gateway's keys with their model permissions and use, creating a key (shown once) and revoking one.
+//! The API keys page: the gateway's keys with their model permissions, limits and use, creating a key (shown once), changing its limits and revoking one.
 
 use leptos::prelude::*;
 use serde::Deserialize;
@@ -10,7 +10,8 @@ use crate::components::{
     CopyButton, Empty, ErrorBox, Modal, Page, notify_error, notify_ok, resolved,
 };
 use crate::format;
-use crate::i18n::{t, t_with, tr};
+use crate::i18n::{t, t_now, t_with, tr};
+use crate::pages::key_limits::{self, KeyLimits, KeyUsage, LimitFields, LimitInputs};
 use crate::pages::overview::{ProviderInfo, ProviderList};
 
 /// A key as `GET /api/keys` lists it; the key itself is never listed, only a preview.
@@ -31,6 +32,10 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub request_count: i64,
+    /// How much the key may use; no field set is no limit.
+    pub limits: KeyLimits,
+    /// What it used this minute, day and month, against `limits`.
+    pub usage: KeyUsage,
 }
 
 impl ApiKey {
@@ -136,6 +141,7 @@ fn key_row(
     key: ApiKey,
     on_revoke: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
     on_rotate: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
+    on_limits: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let live = key.is_live();
     let expired = live && key.is_expired(browser::now_ms());
@@ -174,9 +180,34 @@ fn key_row(
         .into_any(),
         (true, false) => view! { <span class="badge badge-ok">{t("keys.active")}</span> }.into_any(),
     };
+    // Only live keys: a revoked key's use no longer matters.
+    let limit_summary = live
+        .then(|| key_limits::summary(&key.limits, &key.usage))
+        .filter(|lines| !lines.is_empty())
+        .map(|lines| {
+            let reached = key_limits::reached(&key.limits, &key.usage);
+            let lines = lines
+                .into_iter()
+                .map(|line| view! { <div>{line}</div> })
+                .collect_view();
+            view! {
+                <div
+                    class=if reached { "limit-summary small reached" } else { "limit-summary small muted" }
+                    data-testid="key-limit-summary"
+                    data-reached=reached.to_string()
+                    title=reached.then(|| t("keys.limit_reached_hint"))
+                >
+                    {lines}
+                </div>
+            }
+        });
     let revoke = live.then(|| {
-        let (for_rotate, for_revoke) = (key.clone(), key.clone());
+        let (for_limits, for_rotate, for_revoke) = (key.clone(), key.clone(), key.clone());
         view! {
+            <button class="btn btn-small" data-testid="key-limits" on:click=move |_| on_limits(for_limits.clone())>
+                {t("keys.limits")}
+            </button>
+            " "
             <button class="btn btn-small" data-testid="key-rotate" on:click=move |_| on_rotate(for_rotate.clone())>
                 {t("keys.rotate")}
             </button>
@@ -202,7 +233,7 @@ fn key_row(
             <td class="nowrap ltr">{browser::local_datetime(key.created_at)}</td>
             <td class="nowrap ltr" data-testid="key-last-used">{last_used}</td>
             <td class="num" data-testid="key-requests">{format::group_thousands(key.request_count.max(0) as u64)}</td>
-            <td class="nowrap">{status}{expiry}</td>
+            <td class="nowrap">{status}{expiry}{limit_summary}</td>
             <td class="actions">{revoke}</td>
         </tr>
     }
@@ -213,6 +244,7 @@ fn keys_table(
     show_revoked: bool,
     on_revoke: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
     on_rotate: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
+    on_limits: impl Fn(ApiKey) + Clone + Send + Sync + 'static,
 ) -> AnyView {
     let revoked = keys.iter().filter(|k| !k.is_live()).count();
     let shown = visible_keys(keys, show_revoked);
@@ -226,7 +258,7 @@ fn keys_table(
     }
     let rows = shown
         .into_iter()
-        .map(|k| key_row(k, on_revoke.clone(), on_rotate.clone()))
+        .map(|k| key_row(k, on_revoke.clone(), on_rotate.clone(), on_limits.clone()))
         .collect_view();
     view! {
         <div class="table-wrap">
@@ -259,6 +291,7 @@ fn CreateKey(
     let name = RwSignal::new(String::new());
     let models = RwSignal::new("*".to_owned());
     let expires = RwSignal::new(String::new());
+    let limits = RwSignal::new(LimitInputs::default());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let providers =
@@ -284,6 +317,13 @@ fn CreateKey(
             ))));
             return;
         }
+        let key_limits = match limits.with_untracked(LimitInputs::to_json) {
+            Ok(key_limits) => key_limits,
+            Err(problem) => {
+                error.set(Some(local_error(t_now(problem))));
+                return;
+            }
+        };
         let expires_at = end_of_day_ms(&expires.get_untracked());
         busy.set(true);
         error.set(None);
@@ -291,7 +331,7 @@ fn CreateKey(
         leptos::task::spawn_local(async move {
             let reply: Result<Created, ApiError> = api::post(
                 "/api/keys",
-                &json!({"name": key_name, "models": list, "expires_at": expires_at}),
+                &json!({"name": key_name, "models": list, "expires_at": expires_at, "limits": key_limits}),
             )
             .await;
             busy.set(false);
@@ -392,6 +432,7 @@ fn CreateKey(
                         }
                     }}
                 </div>
+                <LimitFields inputs=limits/>
                 {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
                 <div class="row form-actions">
                     <button type="button" class="btn" on:click={
@@ -400,6 +441,66 @@ fn CreateKey(
                     }>{tr("common.cancel")}</button>
                     <button type="submit" class="btn btn-primary" data-testid="key-create" disabled=move || busy.get()>
                         {tr("keys.create")}
+                    </button>
+                </div>
+            </form>
+        </Modal>
+    }
+}
+
+/// A key's limits, in a dialog; saving replaces them whole (all fields empty: none).
+#[component]
+fn LimitsDialog(
+    key: ApiKey,
+    on_saved: impl Fn() + Clone + Send + Sync + 'static,
+    on_close: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let inputs = RwSignal::new(LimitInputs::from_limits(&key.limits));
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let name = key.name.clone();
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let limits = match inputs.with_untracked(LimitInputs::to_json) {
+            Ok(limits) => limits,
+            Err(problem) => {
+                error.set(Some(local_error(t_now(problem))));
+                return;
+            }
+        };
+        busy.set(true);
+        error.set(None);
+        let on_saved = on_saved.clone();
+        leptos::task::spawn_local(async move {
+            let reply: Result<ApiKey, ApiError> =
+                api::patch(&format!("/api/keys/{}", key.id), &json!({"limits": limits})).await;
+            busy.set(false);
+            match reply {
+                Ok(_) => {
+                    notify_ok("keys.limits_saved_ok");
+                    on_saved();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+
+    view! {
+        <Modal
+            title=Signal::derive(move || t_with("keys.limits_title", &[("name", name.clone())]))
+            on_close=on_close.clone()
+        >
+            <form class="key-form" data-testid="key-limits-form" on:submit=submit>
+                <LimitFields inputs=inputs/>
+                {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+                <div class="row form-actions">
+                    <button type="button" class="btn" on:click={
+                        let close = on_close.clone();
+                        move |_| close()
+                    }>{tr("common.cancel")}</button>
+                    <button type="submit" class="btn btn-primary" data-testid="key-limits-save" disabled=move || busy.get()>
+                        {tr("common.save")}
                     </button>
                 </div>
             </form>
@@ -470,6 +571,8 @@ pub fn KeysPage() -> impl IntoView {
     let creating = RwSignal::new(asked);
     let secret = RwSignal::new(None::<(String, String)>);
     let show_revoked = RwSignal::new(false);
+    // The key whose limits dialog is open.
+    let editing_limits = RwSignal::new(None::<ApiKey>);
 
     let revoke = move |key: ApiKey| {
         if !browser::confirm(&t_with(
@@ -533,7 +636,10 @@ pub fn KeysPage() -> impl IntoView {
             <div class="card">
                 {move || {
                     let show = show_revoked.get();
-                    resolved(keys.get(), move |list: KeyList| keys_table(list.data, show, revoke, rotate))
+                    let edit_limits = move |key: ApiKey| editing_limits.set(Some(key));
+                    resolved(keys.get(), move |list: KeyList| {
+                        keys_table(list.data, show, revoke, rotate, edit_limits)
+                    })
                 }}
             </div>
             {move || creating.get().then(|| view! {
@@ -545,6 +651,16 @@ pub fn KeysPage() -> impl IntoView {
                         keys.refetch();
                     }
                     on_close=move || creating.set(false)
+                />
+            })}
+            {move || editing_limits.get().map(|key| view! {
+                <LimitsDialog
+                    key=key
+                    on_saved=move || {
+                        editing_limits.set(None);
+                        keys.refetch();
+                    }
+                    on_close=move || editing_limits.set(None)
                 />
             })}
             {move || secret.get().map(|(name, key)| view! {
@@ -619,6 +735,15 @@ mod tests {
         assert_eq!(list.data[0].request_count, 7);
         assert_eq!(list.data[0].last_used_at, Some(2000));
         assert!(list.data[0].is_live());
+        // Listed before limits existed: none set, nothing used.
+        assert_eq!(list.data[0].limits, KeyLimits::default());
+        let limited: KeyList = serde_json::from_str(
+            r#"{"data":[{"id":4,"name":"ci","limits":{"requests_per_day":2},
+                "usage":{"last_minute":0,"today":1,"this_month":1,"day_usd":0.0,"month_usd":0.0}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(limited.data[0].limits.requests_per_day, Some(2));
+        assert_eq!(limited.data[0].usage.today, 1);
         let created: Created = serde_json::from_str(
             r#"{"id":3,"name":"ci","key_preview":"x","models":["*"],"source":"api","created_at":1,
                 "revoked_at":null,"last_used_at":null,"request_count":0,"key":"sk-omni-secret"}"#,

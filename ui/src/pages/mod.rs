@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod combos;
 pub mod health;
+pub mod key_limits;
 pub mod keys;
 pub mod login;
 pub mod logs;

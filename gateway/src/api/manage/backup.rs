@@ -13,7 +13,6 @@ use tokio::io::AsyncWriteExt;
 use super::Admin;
 use crate::api::App;
 use crate::error::ApiError;
-use crate::routing::quota::civil_from_days;
 use crate::store::{StoreError, backup, now_ms};
 
 /// Largest database `POST /api/restore` accepts.
@@ -56,7 +55,7 @@ pub async fn download(_: Admin, State(app): State<App>) -> Result<Response, ApiE
     let bytes = tokio::fs::read(&file.0)
         .await
         .map_err(|e| ApiError::internal(format!("cannot read the backup: {e}")))?;
-    let name = format!("omniroute-backup-{}.sqlite", utc_stamp(now_ms()));
+    let name = format!("omniroute-backup-{}.sqlite", backup::utc_stamp(now_ms()));
     Ok((
         [
             (CONTENT_TYPE, "application/vnd.sqlite3".to_owned()),
@@ -107,19 +106,6 @@ pub async fn restore(_: Admin, State(app): State<App>, body: Body) -> Result<Res
     .into_response())
 }
 
-/// `YYYYMMDD-HHMMSS` in UTC, for file names.
-fn utc_stamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let in_day = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
-    )
-}
-
 /// Streams the request body to `path`, refusing more than [`MAX_RESTORE_BYTES`].
 async fn save_body(body: Body, path: &Path) -> Result<(), ApiError> {
     let io = |e: std::io::Error| ApiError::internal(format!("cannot store the upload: {e}"));
@@ -142,16 +128,4 @@ async fn save_body(body: Body, path: &Path) -> Result<(), ApiError> {
     }
     file.flush().await.map_err(io)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_carry_the_utc_time() {
-        // 2026-11-28 23:41:05 UTC
-        assert_eq!(utc_stamp(1_795_909_265_000), "20261128-234105");
-        assert_eq!(utc_stamp(0), "19700101-000000");
-    }
 }

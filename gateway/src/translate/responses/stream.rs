@@ -64,10 +64,10 @@ impl StreamDecoder {
 
     fn delta(&mut self, data: &Value) -> Option<String> {
         let delta = data["delta"].as_str().filter(|d| !d.is_empty())?;
-        if let Some(id) = data["item_id"].as_str() {
-            if !self.streamed_items.iter().any(|s| s == id) {
-                self.streamed_items.push(id.to_string());
-            }
+        if let Some(id) = data["item_id"].as_str()
+            && !self.streamed_items.iter().any(|s| s == id)
+        {
+            self.streamed_items.push(id.to_string());
         }
         Some(delta.to_string())
     }
@@ -130,12 +130,11 @@ impl StreamDecoder {
             }
             Some("reasoning") => {
                 self.text_item = None;
-                if !streamed {
-                    if let Some(Part::Reasoning { text, .. }) = reasoning_part(item) {
-                        if !text.is_empty() {
-                            events.push(StreamEvent::ReasoningDelta { text });
-                        }
-                    }
+                if !streamed
+                    && let Some(Part::Reasoning { text, .. }) = reasoning_part(item)
+                    && !text.is_empty()
+                {
+                    events.push(StreamEvent::ReasoningDelta { text });
                 }
                 if let Some(signature) =
                     item["encrypted_content"].as_str().filter(|s| !s.is_empty())
@@ -585,18 +584,18 @@ impl StreamEncoder {
                     arguments,
                     ..
                 }) = &mut self.open
+                    && open == index
+                    && !json.is_empty()
                 {
-                    if open == index && !json.is_empty() {
-                        arguments.push_str(json);
-                        let id = id.clone();
-                        let fields = json!({"delta": json});
-                        self.item_event(
-                            &mut out,
-                            "response.function_call_arguments.delta",
-                            &id,
-                            fields,
-                        );
-                    }
+                    arguments.push_str(json);
+                    let id = id.clone();
+                    let fields = json!({"delta": json});
+                    self.item_event(
+                        &mut out,
+                        "response.function_call_arguments.delta",
+                        &id,
+                        fields,
+                    );
                 }
             }
             StreamEvent::Finish { stop, usage } => {

@@ -36,7 +36,7 @@ const INJECTION_MODES: [&str; 3] = ["off", "warn", "block"];
 const THINKING_MODES: [&str; 4] = ["passthrough", "auto", "custom", "adaptive"];
 
 /// Every setting this page edits, to tell which one a validation message is about.
-const KEYS: [&str; 36] = [
+const KEYS: [&str; 37] = [
     "require_api_key",
     "max_body_bytes",
     "usage_retention_days",
@@ -70,6 +70,7 @@ const KEYS: [&str; 36] = [
     "ip_blocklist",
     "ip_allowlist",
     "trusted_proxies",
+    "cors_origins",
     "ip_requests_per_minute",
     "injection_guard",
     "injection_patterns",
@@ -738,6 +739,7 @@ fn settings_form(form: Form) -> impl IntoView {
                     {list_field(form, "ip_blocklist", "203.0.113.0/24", true)}
                     {list_field(form, "ip_allowlist", "192.168.1.0/24", true)}
                     {list_field(form, "trusted_proxies", "127.0.0.1", true)}
+                    {list_field(form, "cors_origins", "https://app.example.com", true)}
                     {number_field(form, "ip_requests_per_minute", Unit::Count, 0, 1_000_000)}
                 </div>
             })}
