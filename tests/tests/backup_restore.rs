@@ -231,6 +231,137 @@ async fn an_export_rebuilds_the_configuration_on_a_fresh_gateway_without_secrets
 }
 
 #[tokio::test]
+async fn an_export_with_a_passphrase_carries_the_secrets_sealed_and_only_that_passphrase_opens_them()
+ {
+    let (_mock, gw) = mock_and_gateway().await;
+    let work = gw.connection_id("work").await;
+    json_of(
+        gw.patch(&format!("/api/connections/{work}"))
+            .json(&json!({"proxy": "http://me:hunter2@127.0.0.1:9"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    gw.patch_settings(json!({"provider_proxies": {
+        "anthropic": "socks5://u:s3cr3t-pw@127.0.0.1:1080",
+        "gemini": "http://127.0.0.1:3128"
+    }}))
+    .await;
+    let secrets = [
+        "sk-upstream-openai",
+        "sk-ant-upstream",
+        "hunter2",
+        "s3cr3t-pw",
+    ];
+
+    // Without a passphrase: no secret at all, proxies with a password left out.
+    let plain = json_of(gw.get("/api/backup/export").send().await.unwrap(), 200).await;
+    for secret in secrets {
+        assert!(!plain.to_string().contains(secret), "{secret} in {plain}");
+    }
+    assert!(plain.get("secrets").is_none());
+    assert_eq!(
+        plain["settings"]["provider_proxies"],
+        json!({"gemini": "http://127.0.0.1:3128"})
+    );
+    let short = gw
+        .post("/api/backup/export")
+        .json(&json!({"passphrase": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 400);
+
+    // With one: sealed, not readable in the document.
+    let passphrase = "correct horse battery staple";
+    let sealed = json_of(
+        gw.post("/api/backup/export")
+            .json(&json!({"passphrase": passphrase}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(sealed["secrets"]["kdf"], "argon2id");
+    for secret in secrets {
+        assert!(
+            !sealed.to_string().contains(secret),
+            "{secret} in the clear"
+        );
+    }
+    let audit = gw.get_json("/api/audit").await.to_string();
+    assert!(!audit.contains("horse"), "the passphrase is not audited");
+
+    // A wrong passphrase imports nothing.
+    let target = omniroute_tests::TestGateway::start(&format!(
+        "[[api_keys]]\nname = \"ci\"\nkey = \"{}\"\nmodels = [\"*\"]\n",
+        omniroute_tests::TEST_KEY
+    ))
+    .await;
+    let wrong = target
+        .post("/api/backup/import")
+        .header("x-omniroute-passphrase", "not the passphrase")
+        .json(&sealed)
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(wrong, 400).await;
+    assert_eq!(body["error"]["code"], "invalid_import", "{body}");
+    assert!(
+        target.get_json("/api/connections").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The right one brings the accounts with their keys, ready to serve,
+    // and the proxies with their passwords.
+    let report = json_of(
+        target
+            .post("/api/backup/import")
+            .header("x-omniroute-passphrase", passphrase)
+            .json(&sealed)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(report["needs_secret"], json!([]), "{report}");
+    assert_eq!(report["secrets_skipped"], false);
+    let moved = target.connection(target.connection_id("work").await).await;
+    assert_eq!(moved["enabled"], true);
+    assert_eq!(moved["proxy"], "http://me:hunter2@127.0.0.1:9");
+    assert_eq!(
+        target.get_json("/api/settings").await["provider_proxies"],
+        json!({"anthropic": "socks5://u:s3cr3t-pw@127.0.0.1:1080", "gemini": "http://127.0.0.1:3128"})
+    );
+    assert_eq!(chat(&target, "mock/gpt-4.1").await, 200);
+
+    // Back into the gateway it came from without the passphrase: the
+    // proxies with passwords stay as they are.
+    let again = json_of(
+        gw.post("/api/backup/import")
+            .json(&sealed)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(again["secrets_skipped"], true);
+    let kept = gw.connection(work).await;
+    assert_eq!(kept["proxy"], "http://me:hunter2@127.0.0.1:9");
+    assert_eq!(
+        gw.get_json("/api/settings").await["provider_proxies"]["anthropic"],
+        "socks5://u:s3cr3t-pw@127.0.0.1:1080"
+    );
+}
+
+#[tokio::test]
 async fn one_bad_item_imports_nothing() {
     let (_mock, gw) = mock_and_gateway().await;
     let before = gw.get_json("/api/combos").await;

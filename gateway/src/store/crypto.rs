@@ -104,6 +104,53 @@ impl SecretBox {
     }
 }
 
+/// Data sealed under a key derived from a passphrase (exports that carry
+/// secrets): argon2id with a random salt, then AES-256-GCM.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassphraseSealed {
+    /// Always `argon2id`; named so that a later format can differ.
+    pub kdf: String,
+    /// Hex of the 16-byte salt.
+    pub salt: String,
+    /// Hex of nonce || ciphertext.
+    pub data: String,
+}
+
+/// The shortest passphrase an export with secrets accepts.
+pub const MIN_PASSPHRASE_LEN: usize = 12;
+
+fn passphrase_box(passphrase: &str, salt: &[u8]) -> Result<SecretBox, CryptoError> {
+    let mut key = [0u8; 32];
+    argon2::Argon2::default()
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .map_err(|_| CryptoError::Encrypt)?;
+    Ok(SecretBox::from_key(key))
+}
+
+impl PassphraseSealed {
+    pub fn seal(passphrase: &str, plaintext: &[u8]) -> Result<PassphraseSealed, CryptoError> {
+        let salt: [u8; 16] = rand::random();
+        let sealed = passphrase_box(passphrase, &salt)?.seal(plaintext)?;
+        Ok(PassphraseSealed {
+            kdf: "argon2id".into(),
+            salt: hex::encode(salt),
+            data: hex::encode(sealed),
+        })
+    }
+
+    /// The plaintext, or [`CryptoError::Decrypt`] for a wrong passphrase
+    /// or a damaged document.
+    pub fn open(&self, passphrase: &str) -> Result<Vec<u8>, CryptoError> {
+        if self.kdf != "argon2id" {
+            return Err(CryptoError::Decrypt);
+        }
+        let salt = hex::decode(&self.salt).map_err(|_| CryptoError::Decrypt)?;
+        let data = hex::decode(&self.data).map_err(|_| CryptoError::Decrypt)?;
+        passphrase_box(passphrase, &salt)?.open(&data)
+    }
+}
+
 /// Writes a new file readable by its owner only, synced to disk.
 pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
@@ -121,6 +168,17 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passphrase_opens_what_it_sealed_and_another_does_not() {
+        let sealed = PassphraseSealed::seal("correct horse battery", b"sk-secret").unwrap();
+        assert_eq!(sealed.kdf, "argon2id");
+        assert!(!sealed.data.contains(&hex::encode(b"sk-secret")));
+        assert_eq!(sealed.open("correct horse battery").unwrap(), b"sk-secret");
+        assert!(sealed.open("wrong horse battery").is_err());
+        let other = PassphraseSealed::seal("correct horse battery", b"sk-secret").unwrap();
+        assert_ne!(other.salt, sealed.salt, "a fresh salt each time");
+    }
 
     #[test]
     fn seal_then_open_round_trips_and_nonces_differ() {

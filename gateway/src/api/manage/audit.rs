@@ -124,6 +124,7 @@ fn is_secret_name(name: &str) -> bool {
         "key",
         "secret",
         "password",
+        "passphrase",
         "token",
         "authorization",
         "cookie",
@@ -154,7 +155,19 @@ fn redact(value: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::String(text) => Value::String(without_url_password(text)),
         other => other,
+    }
+}
+
+/// A URL's password (a proxy's, say) replaced; any other text as it is.
+fn without_url_password(text: String) -> String {
+    match reqwest::Url::parse(&text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some(REDACTED));
+            url.to_string()
+        }
+        _ => text,
     }
 }
 
@@ -277,6 +290,9 @@ mod tests {
             "headers": {"X-Org": "acme", "nested": ["a"]},
             "models": ["*"],
             "password_hint": null,
+            "proxy": "http://me:hunter2@proxy.example:8080",
+            "provider_proxies": {"openai": "socks5://u:p4ss@10.0.0.1:1080"},
+            "passphrase": "correct horse battery",
         });
         let redacted = redact(body);
         assert_eq!(
@@ -289,9 +305,14 @@ mod tests {
                 "headers": {"X-Org": REDACTED, "nested": [REDACTED]},
                 "models": ["*"],
                 "password_hint": null,
+                "proxy": "http://me:%5Bredacted%5D@proxy.example:8080/",
+                "provider_proxies": {"openai": "socks5://u:%5Bredacted%5D@10.0.0.1:1080"},
+                "passphrase": REDACTED,
             })
         );
-        assert!(!redacted.to_string().contains("sk-live-1"));
+        for secret in ["sk-live-1", "hunter2", "p4ss", "horse"] {
+            assert!(!redacted.to_string().contains(secret), "{secret}");
+        }
     }
 
     #[test]

@@ -81,7 +81,10 @@ pub fn router() -> Router<App> {
         .route("/events", get(events::stream))
         .route("/audit", get(audit::list))
         .route("/backup", get(backup::download))
-        .route("/backup/export", get(transfer::export))
+        .route(
+            "/backup/export",
+            get(transfer::export).post(transfer::export_with_secrets),
+        )
         .route("/backup/import", post(transfer::import))
         .route("/restore", post(backup::restore))
         .route("/health", get(health::get))

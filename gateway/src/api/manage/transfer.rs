@@ -1,6 +1,6 @@
-//! `/api/backup/export` and `/api/backup/import`: the configuration as one JSON document without secrets, and importing one — every item checked before anything is written, then all written in one transaction.
+//! `/api/backup/export` and `/api/backup/import`: the configuration as one JSON document — secrets only when the user sets a passphrase, sealed under it — and importing one: every item checked before anything is written, then all written in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::body::Body;
@@ -17,6 +17,7 @@ use crate::routing::Strategy;
 use crate::routing::quota::QuotaLimit;
 use crate::store::combos::{self, ComboRow};
 use crate::store::connections::{self, ConnectionInput, ConnectionPatch};
+use crate::store::crypto::{MIN_PASSPHRASE_LEN, PassphraseSealed};
 use crate::store::{self, api_keys, now_ms};
 
 /// What `format` says in every exported document.
@@ -44,6 +45,56 @@ pub struct ConfigDocument {
     /// only as a hash, so keys are made anew where the file is imported.
     #[serde(default)]
     api_keys: Vec<KeyItem>,
+    /// Account keys and proxy URLs with passwords, sealed under the
+    /// exporter's passphrase; absent from an export without one, which
+    /// leaves these out entirely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secrets: Option<PassphraseSealed>,
+}
+
+/// What the sealed `secrets` hold.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SecretItems {
+    /// By `provider/name`.
+    connections: BTreeMap<String, ConnectionSecrets>,
+    /// `proxy` and the `provider_proxies` entries that carry a password.
+    settings: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ConnectionSecrets {
+    api_key: Option<String>,
+    proxy: Option<String>,
+}
+
+/// Whether a proxy URL carries a password (a credential).
+fn has_password(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.password().is_some())
+}
+
+/// Takes the proxy settings that carry a password out of `settings`.
+fn take_secret_settings(settings: &mut Map<String, Value>) -> Map<String, Value> {
+    let mut taken = Map::new();
+    if settings
+        .get("proxy")
+        .and_then(Value::as_str)
+        .is_some_and(has_password)
+        && let Some(proxy) = settings.remove("proxy")
+    {
+        taken.insert("proxy".into(), proxy);
+    }
+    if let Some(Value::Object(proxies)) = settings.get_mut("provider_proxies") {
+        let secret: Map<String, Value> = proxies
+            .iter()
+            .filter(|(_, url)| url.as_str().is_some_and(has_password))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        proxies.retain(|k, _| !secret.contains_key(k));
+        if !secret.is_empty() {
+            taken.insert("provider_proxies".into(), Value::Object(secret));
+        }
+    }
+    taken
 }
 
 /// A user-defined provider, shaped like `POST /api/providers`.
@@ -80,6 +131,9 @@ struct ConnectionItem {
     proxy: Option<String>,
     #[serde(default)]
     quota: Vec<QuotaLimit>,
+    /// From the sealed secrets, at import; never written in the clear.
+    #[serde(skip)]
+    api_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -115,18 +169,63 @@ fn yes() -> bool {
     true
 }
 
-/// `GET /api/backup/export`.
+/// `GET /api/backup/export`: the configuration without any secret.
 pub async fn export(_: Admin, State(app): State<App>) -> Result<Response, ApiError> {
+    Ok(Json(document(&app, None).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Seals the account keys and proxy passwords into the export.
+    passphrase: String,
+}
+
+/// `POST /api/backup/export`: the configuration with its secrets, sealed
+/// under the caller's passphrase.
+pub async fn export_with_secrets(
+    _: Admin,
+    State(app): State<App>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body: ExportBody = json_body(body).await?;
+    if body.passphrase.chars().count() < MIN_PASSPHRASE_LEN {
+        return Err(ApiError::bad_request(format!(
+            "The passphrase needs at least {MIN_PASSPHRASE_LEN} characters."
+        ))
+        .with_param("passphrase"));
+    }
+    Ok(Json(document(&app, Some(body.passphrase)).await?).into_response())
+}
+
+/// The export document; with a passphrase, secrets sealed under it.
+async fn document(app: &App, passphrase: Option<String>) -> Result<ConfigDocument, ApiError> {
     let snapshot = app.snapshot.load_full();
-    let (rows, keys) = app
+    let with_secrets = passphrase.is_some();
+    let (rows, keys, mut settings, mut sealed) = app
         .store
-        .call(|conn, _| Ok((connections::list(conn)?, api_keys::list(conn)?)))
+        .call(move |conn, secrets| {
+            let rows = connections::list(conn)?;
+            let mut sealed = SecretItems::default();
+            if with_secrets {
+                for row in rows.iter().filter(|r| r.secret.is_some()) {
+                    sealed
+                        .connections
+                        .entry(format!("{}/{}", row.provider, row.name))
+                        .or_default()
+                        .api_key = connections::resolve_key(row, secrets)?;
+                }
+            }
+            Ok((
+                rows,
+                api_keys::list(conn)?,
+                store::settings::load(conn)?,
+                sealed,
+            ))
+        })
         .await?;
-    let settings = app
-        .store
-        .call(|conn, _| store::settings::load(conn))
-        .await?;
-    let document = ConfigDocument {
+    sealed.settings = take_secret_settings(&mut settings);
+    let mut document = ConfigDocument {
         format: FORMAT.to_owned(),
         version: VERSION,
         exported_at: Some(now_ms()),
@@ -146,16 +245,27 @@ pub async fn export(_: Admin, State(app): State<App>) -> Result<Response, ApiErr
             .collect(),
         connections: rows
             .into_iter()
-            .map(|c| ConnectionItem {
-                provider: c.provider,
-                name: c.name,
-                api_key_env: c.api_key_env,
-                base_url: c.base_url,
-                priority: c.priority,
-                enabled: c.enabled,
-                tier: c.tier,
-                proxy: c.proxy,
-                quota: c.quota,
+            .map(|c| {
+                let mut proxy = c.proxy;
+                if proxy.as_deref().is_some_and(has_password) {
+                    sealed
+                        .connections
+                        .entry(format!("{}/{}", c.provider, c.name))
+                        .or_default()
+                        .proxy = proxy.take();
+                }
+                ConnectionItem {
+                    provider: c.provider,
+                    name: c.name,
+                    api_key_env: c.api_key_env,
+                    base_url: c.base_url,
+                    priority: c.priority,
+                    enabled: c.enabled,
+                    tier: c.tier,
+                    proxy,
+                    quota: c.quota,
+                    api_key: None,
+                }
             })
             .collect(),
         combos: snapshot
@@ -179,8 +289,16 @@ pub async fn export(_: Admin, State(app): State<App>) -> Result<Response, ApiErr
                 limits: k.limits,
             })
             .collect(),
+        secrets: None,
     };
-    Ok(Json(document).into_response())
+    if let Some(passphrase) = passphrase {
+        let plain = serde_json::to_vec(&sealed).map_err(|e| ApiError::internal(e.to_string()))?;
+        document.secrets = Some(
+            PassphraseSealed::seal(&passphrase, &plain)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        );
+    }
+    Ok(document)
 }
 
 /// Everything an import writes, checked.
@@ -192,14 +310,39 @@ struct Plan {
 }
 
 /// `POST /api/backup/import`.
-pub async fn import(_: Admin, State(app): State<App>, body: Body) -> Result<Response, ApiError> {
-    let document: ConfigDocument = json_body(body).await?;
+/// The header that carries the passphrase of an export with secrets.
+const PASSPHRASE_HEADER: &str = "x-omniroute-passphrase";
+
+pub async fn import(
+    _: Admin,
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let mut document: ConfigDocument = json_body(body).await?;
     if document.format != FORMAT || document.version != VERSION {
         return Err(ApiError::bad_request(format!(
             "This is not an OmniRoute configuration this gateway can read (format `{}`, version {}; expected `{FORMAT}`, version {VERSION}).",
             document.format, document.version
         ))
         .with_code("invalid_import"));
+    }
+    let passphrase = headers
+        .get(PASSPHRASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| !p.is_empty());
+    let secrets_skipped = document.secrets.is_some() && passphrase.is_none();
+    match (document.secrets.take(), passphrase) {
+        (Some(sealed), Some(passphrase)) => {
+            let items = sealed
+                .open(passphrase)
+                .ok()
+                .and_then(|plain| serde_json::from_slice::<SecretItems>(&plain).ok())
+                .ok_or_else(|| refuse("secrets".to_owned(), "the passphrase does not open them"))?;
+            fold_secrets(&mut document, items);
+        }
+        // What an export without secrets left out stays as it is here.
+        _ => keep_secret_proxies(&mut document.settings, &app.snapshot.load().settings),
     }
     let plan = check(&app, document).await?;
     let counts = json!({
@@ -216,32 +359,39 @@ pub async fn import(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
                 let exists = store::providers::get(&tx, &provider.id)?.is_some();
                 store::providers::save(&tx, provider, "api", exists)?;
             }
-            let existing: HashMap<(String, String), i64> = connections::list(&tx)?
-                .into_iter()
-                .map(|c| ((c.provider, c.name), c.id))
-                .collect();
+            let existing: HashMap<(String, String), (i64, Option<String>)> =
+                connections::list(&tx)?
+                    .into_iter()
+                    .map(|c| ((c.provider, c.name), (c.id, c.proxy)))
+                    .collect();
             let mut needs_secret = Vec::new();
             for input in &plan.connections {
                 match existing.get(&(input.provider.clone(), input.name.clone())) {
                     // An account this gateway has keeps its secret.
-                    Some(&id) => {
+                    Some((id, current_proxy)) => {
+                        // An export without secrets left out a proxy with a
+                        // password; the one here stays.
+                        let proxy = match &input.proxy {
+                            None if current_proxy.as_deref().is_some_and(has_password) => None,
+                            given => Some(given.clone()),
+                        };
                         let patch = ConnectionPatch {
                             api_key_env: input.api_key_env.clone().map(Some),
                             base_url: Some(input.base_url.clone()),
                             priority: Some(input.priority),
                             enabled: Some(input.enabled),
                             tier: Some(input.tier),
-                            proxy: Some(input.proxy.clone()),
+                            proxy,
                             quota: Some(input.quota.clone()),
                             ..ConnectionPatch::default()
                         };
-                        connections::update(&tx, secrets, id, &patch)?;
+                        connections::update(&tx, secrets, *id, &patch)?;
                     }
                     // A new one has no key yet: it waits, disabled, unless
                     // it reads its key from the environment.
                     None => {
                         let mut input = input.clone();
-                        if input.api_key_env.is_none() {
+                        if input.api_key_env.is_none() && input.api_key.is_none() {
                             input.enabled = false;
                             needs_secret
                                 .push(json!({"provider": input.provider, "name": input.name}));
@@ -265,7 +415,50 @@ pub async fn import(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
         })
         .await?;
     app.reload().await?;
-    Ok(Json(json!({"imported": counts, "needs_secret": needs_secret})).into_response())
+    Ok(Json(json!({
+        "imported": counts,
+        "needs_secret": needs_secret,
+        "secrets_skipped": secrets_skipped,
+    }))
+    .into_response())
+}
+
+/// Puts the opened secrets where an export without them would have had
+/// them: account keys and proxies on their connections, proxy settings
+/// among the settings.
+fn fold_secrets(document: &mut ConfigDocument, mut items: SecretItems) {
+    for item in &mut document.connections {
+        if let Some(found) = items
+            .connections
+            .remove(&format!("{}/{}", item.provider, item.name))
+        {
+            item.api_key = found.api_key;
+            if found.proxy.is_some() {
+                item.proxy = found.proxy;
+            }
+        }
+    }
+    for (key, value) in items.settings {
+        match (document.settings.get_mut(&key), value) {
+            (Some(Value::Object(current)), Value::Object(secret)) => current.extend(secret),
+            (_, value) => {
+                document.settings.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Keeps this gateway's per-provider proxies that carry a password when
+/// the imported settings, exported without secrets, lack them.
+fn keep_secret_proxies(settings: &mut Map<String, Value>, current: &crate::config::Settings) {
+    let Some(Value::Object(proxies)) = settings.get_mut("provider_proxies") else {
+        return;
+    };
+    for (provider, url) in &current.provider_proxies {
+        if has_password(url) && !proxies.contains_key(provider) {
+            proxies.insert(provider.clone(), json!(url));
+        }
+    }
 }
 
 /// A 400 naming the item that is wrong.
@@ -324,7 +517,7 @@ async fn check(app: &App, document: ConfigDocument) -> Result<Plan, ApiError> {
             super::connections::CreateBody {
                 provider: item.provider,
                 name: item.name,
-                api_key: None,
+                api_key: item.api_key,
                 api_key_env: item.api_key_env,
                 base_url: item.base_url,
                 priority: item.priority,
