@@ -44,6 +44,7 @@ impl Account {
         provider: &ProviderDef,
         api_key: Option<String>,
         settings: &Settings,
+        secrets: &SecretBox,
     ) -> Result<Account, String> {
         let base_url = row
             .base_url
@@ -61,10 +62,18 @@ impl Account {
             .map_err(|e| format!("bad base URL {base_url}: {e}"))?;
         let proxy = row
             .proxy
-            .clone()
-            .or_else(|| settings.provider_proxies.get(&provider.id).cloned())
-            .or_else(|| Some(settings.proxy.clone()))
-            .filter(|p| !p.is_empty());
+            .as_deref()
+            .or_else(|| {
+                settings
+                    .provider_proxies
+                    .get(&provider.id)
+                    .map(String::as_str)
+            })
+            .or(Some(settings.proxy.as_str()))
+            .filter(|p| !p.is_empty())
+            .map(|p| store::sealed_url::open(secrets, p))
+            .transpose()
+            .map_err(|e| format!("its proxy's password cannot be opened: {e}"))?;
         Ok(Account {
             id: row.id,
             provider: provider.id.clone(),
@@ -194,7 +203,7 @@ impl Snapshot {
                     continue;
                 }
             };
-            match Account::new(&row, provider, api_key, &settings) {
+            match Account::new(&row, provider, api_key, &settings, secrets) {
                 Ok(account) => accounts
                     .entry(provider.id.clone())
                     .or_default()

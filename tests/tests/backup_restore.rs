@@ -332,17 +332,58 @@ async fn an_export_with_a_passphrase_carries_the_secrets_sealed_and_only_that_pa
     .await;
     assert_eq!(report["needs_secret"], json!([]), "{report}");
     assert_eq!(report["secrets_skipped"], false);
+    // Stored, and listed, with the password sealed under the new gateway's key.
     let moved = target.connection(target.connection_id("work").await).await;
     assert_eq!(moved["enabled"], true);
-    assert_eq!(moved["proxy"], "http://me:hunter2@127.0.0.1:9");
-    assert_eq!(
-        target.get_json("/api/settings").await["provider_proxies"],
-        json!({"anthropic": "socks5://u:s3cr3t-pw@127.0.0.1:1080", "gemini": "http://127.0.0.1:3128"})
+    let proxy = moved["proxy"].as_str().unwrap();
+    assert!(proxy.starts_with("http://me:omniroute-sealed-"), "{proxy}");
+    let proxies = target.get_json("/api/settings").await["provider_proxies"].clone();
+    assert_eq!(proxies["gemini"], "http://127.0.0.1:3128");
+    let anthropic = proxies["anthropic"].as_str().unwrap();
+    assert!(
+        anthropic.starts_with("socks5://u:omniroute-sealed-"),
+        "{anthropic}"
     );
+    for secret in secrets {
+        assert!(!moved.to_string().contains(secret) && !proxies.to_string().contains(secret));
+    }
+    // Its own export with a passphrase opens them again: the round trip
+    // kept the passwords themselves.
+    let exported = json_of(
+        target
+            .post("/api/backup/export")
+            .json(&json!({"passphrase": "another long passphrase"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let fresh = omniroute_tests::TestGateway::start(&format!(
+        "[[api_keys]]\nname = \"ci\"\nkey = \"{}\"\nmodels = [\"*\"]\n",
+        omniroute_tests::TEST_KEY
+    ))
+    .await;
+    json_of(
+        fresh
+            .post("/api/backup/import")
+            .header("x-omniroute-passphrase", "another long passphrase")
+            .json(&exported)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(chat(&fresh, "mock/gpt-4.1").await, 200);
     assert_eq!(chat(&target, "mock/gpt-4.1").await, 200);
 
     // Back into the gateway it came from without the passphrase: the
     // proxies with passwords stay as they are.
+    let before_proxy = gw.connection(work).await["proxy"].clone();
+    let before_settings =
+        gw.get_json("/api/settings").await["provider_proxies"]["anthropic"].clone();
+    assert!(before_proxy.as_str().unwrap().contains("omniroute-sealed-"));
     let again = json_of(
         gw.post("/api/backup/import")
             .json(&sealed)
@@ -354,10 +395,10 @@ async fn an_export_with_a_passphrase_carries_the_secrets_sealed_and_only_that_pa
     .await;
     assert_eq!(again["secrets_skipped"], true);
     let kept = gw.connection(work).await;
-    assert_eq!(kept["proxy"], "http://me:hunter2@127.0.0.1:9");
+    assert_eq!(kept["proxy"], before_proxy);
     assert_eq!(
         gw.get_json("/api/settings").await["provider_proxies"]["anthropic"],
-        "socks5://u:s3cr3t-pw@127.0.0.1:1080"
+        before_settings
     );
 }
 

@@ -161,6 +161,52 @@ async fn a_connection_proxy_overrides_the_provider_and_global_ones() {
 }
 
 #[tokio::test]
+async fn a_proxy_password_is_sealed_at_rest_and_sent_to_the_proxy() {
+    let (_mock, gw) = mock_and_gateway().await;
+    let proxy = MockProxy::http().await;
+    let with_password = format!("http://me:hunter2%40x@{}", proxy.addr);
+    let id = gw.connection_id("work").await;
+    let listed = gw
+        .patch(&format!("/api/connections/{id}"))
+        .json(&json!({"proxy": with_password}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let shown = listed["proxy"].as_str().unwrap();
+    assert!(shown.starts_with("http://me:omniroute-sealed-"), "{shown}");
+    gw.patch_settings(
+        json!({"provider_proxies": {"anthropic": format!("http://u:s3cret@{}", proxy.addr)}}),
+    )
+    .await;
+    // The upstream is plain HTTP, so the proxy sees each request with its
+    // credentials: the password, opened only to be sent.
+    ask_ok(&gw, "openai/gpt-4.1").await;
+    assert_eq!(
+        proxy.credentials(),
+        ["Basic bWU6aHVudGVyMkB4"],
+        "me:hunter2@x"
+    );
+
+    // On disk: sealed, in the database and its write-ahead log.
+    let dir = gw.data_dir.path().to_path_buf();
+    drop(gw.stop().await.keep());
+    for file in ["omniroute.db", "omniroute.db-wal"] {
+        let bytes = std::fs::read(dir.join(file)).unwrap_or_default();
+        for secret in [b"hunter2".as_slice(), b"s3cret"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{} in {file}",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn a_dead_proxy_is_a_clear_gateway_error_and_the_gateway_keeps_serving() {
     let (mock, gw) = mock_and_gateway().await;
     let dead = dead_proxy_url();

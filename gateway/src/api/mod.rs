@@ -9,6 +9,7 @@ pub mod manage;
 pub mod messages;
 pub mod metrics;
 pub mod network_guard;
+mod plain_errors;
 pub mod relay;
 pub mod replay;
 pub mod request;
@@ -195,6 +196,7 @@ pub fn router(app: App) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(plain_errors::middleware))
         .layer(cors::layer(app.clone()))
         // Outermost: a refused address reaches nothing else.
         .layer(axum::middleware::from_fn_with_state(

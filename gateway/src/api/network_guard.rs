@@ -101,7 +101,8 @@ fn format_of(path: &str) -> Option<WireFormat> {
     }
 }
 
-fn refuse(path: &str, error: ApiError) -> Response {
+/// `error` in the wire format of the route at `path`.
+pub(super) fn refuse(path: &str, error: ApiError) -> Response {
     match format_of(path) {
         Some(format) => error.into_format_response(format),
         None => error.into_response(),

@@ -478,7 +478,7 @@ impl FileConfig {
                 tx.commit()?;
                 let patch = self.settings_patch();
                 if !patch.is_empty() {
-                    store::settings::save(conn, &patch)?;
+                    store::settings::save(conn, store.secrets(), &patch)?;
                 }
                 Ok(())
             })

@@ -198,6 +198,14 @@ fn conflict(e: rusqlite::Error, provider: &str, name: &str) -> StoreError {
     }
 }
 
+/// A proxy URL as stored: its password, if any, sealed.
+fn sealed_proxy(secrets: &SecretBox, proxy: Option<&str>) -> StoreResult<Option<String>> {
+    Ok(match proxy {
+        Some(url) => Some(super::sealed_url::seal(secrets, url)?),
+        None => None,
+    })
+}
+
 fn seal(secrets: &SecretBox, key: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
     Ok(match key.filter(|k| !k.is_empty()) {
         Some(k) => Some(secrets.seal_str(k)?),
@@ -242,7 +250,7 @@ pub fn insert(
             source,
             now,
             tier_text(input.tier),
-            input.proxy,
+            sealed_proxy(secrets, input.proxy.as_deref())?,
             quota_json(&input.quota)?
         ],
     )
@@ -291,7 +299,7 @@ pub fn upsert_by_name(
             source,
             now_ms(),
             tier_text(input.tier),
-            input.proxy,
+            sealed_proxy(secrets, input.proxy.as_deref())?,
             quota_json(&input.quota)?
         ],
     )?;
@@ -345,7 +353,10 @@ pub fn update(
             patch.enabled.unwrap_or(current.enabled),
             now_ms(),
             tier_text(patch.tier.unwrap_or(current.tier)),
-            patch.proxy.clone().unwrap_or(current.proxy.clone()),
+            match &patch.proxy {
+                Some(proxy) => sealed_proxy(secrets, proxy.as_deref())?,
+                None => current.proxy.clone(),
+            },
             quota_json(quota)?
         ],
     )

@@ -12,6 +12,7 @@ pub mod history;
 pub mod migrate;
 pub mod providers;
 pub mod rekey;
+pub mod sealed_url;
 pub mod settings;
 pub mod usage;
 pub mod usage_writer;
@@ -90,10 +91,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and applies pending
-    /// migrations ([`open_migrated`]).
+    /// Opens (creating if needed) the database, applies pending migrations
+    /// ([`open_migrated`]) and seals any proxy password stored in the clear.
     pub fn open(path: &Path, secrets: SecretBox) -> StoreResult<Store> {
-        let conn = open_migrated(path)?;
+        let mut conn = open_migrated(path)?;
+        let sealed = sealed_url::seal_stored(&mut conn, &secrets)?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed proxy passwords stored in the clear");
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             secrets: Arc::new(secrets),

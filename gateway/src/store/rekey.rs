@@ -12,9 +12,9 @@ pub fn pending_key_file(data_dir: &Path) -> PathBuf {
     data_dir.join(format!("{KEY_FILE}.new"))
 }
 
-/// Re-seals every connection secret from `old` to `new` in one
-/// transaction; returns how many. A secret `old` cannot open stops it all,
-/// with nothing changed.
+/// Re-seals every connection secret and proxy password from `old` to `new`
+/// in one transaction; returns how many. A secret `old` cannot open stops
+/// it all, with nothing changed.
 pub fn reseal(conn: &mut Connection, old: &SecretBox, new: &SecretBox) -> StoreResult<usize> {
     let tx = conn.transaction()?;
     let sealed: Vec<(i64, Vec<u8>)> = tx
@@ -28,8 +28,9 @@ pub fn reseal(conn: &mut Connection, old: &SecretBox, new: &SecretBox) -> StoreR
             params![id, new.seal(&plain)?],
         )?;
     }
+    let proxies = super::sealed_url::reseal_stored(&tx, old, new)?;
     tx.commit()?;
-    Ok(sealed.len())
+    Ok(sealed.len() + proxies)
 }
 
 /// Writes `key_hex` as the pending key (before the database changes).

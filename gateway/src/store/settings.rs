@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 use serde_json::{Map, Value};
 
-use super::StoreResult;
+use super::{SecretBox, StoreResult};
 
 /// Every stored setting. A value that is not JSON is skipped, not fatal.
 pub fn load(conn: &Connection) -> StoreResult<Map<String, Value>> {
@@ -30,15 +30,31 @@ pub fn load_if_present(conn: &Connection) -> StoreResult<Map<String, Value>> {
     load(conn)
 }
 
-/// Writes the given settings in one transaction.
-pub fn save(conn: &mut Connection, values: &Map<String, Value>) -> StoreResult<()> {
+/// Writes the given settings in one transaction, proxy passwords sealed.
+pub fn save(
+    conn: &mut Connection,
+    secrets: &SecretBox,
+    values: &Map<String, Value>,
+) -> StoreResult<()> {
     let tx = conn.transaction()?;
-    for (key, value) in values {
-        tx.execute(
+    save_in(&tx, secrets, values)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`save`] inside the caller's transaction.
+pub fn save_in(
+    conn: &Connection,
+    secrets: &SecretBox,
+    values: &Map<String, Value>,
+) -> StoreResult<()> {
+    let mut values = values.clone();
+    super::sealed_url::map_settings(&mut values, |url| super::sealed_url::seal(secrets, url))?;
+    for (key, value) in &values {
+        conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![key, value.to_string()],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! alone with `--dashboard-only`). Exits non-zero when any request failed.
 
 mod dashboard;
+mod guards;
 mod routing;
 mod translation;
 
@@ -288,6 +289,8 @@ fn run() -> Result<usize> {
             None
         }
     };
+    println!();
+    guards::run();
     println!();
     match routing::run(&bin_dir, args.routing_requests, args.threads) {
         Ok(routing_errors) => errors += routing_errors,

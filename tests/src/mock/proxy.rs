@@ -37,6 +37,8 @@ pub struct MockProxy {
     /// Every target asked for, in order: `host:port` for `CONNECT` and
     /// SOCKS5, the absolute URL for forwarded HTTP requests.
     targets: Arc<Mutex<Vec<String>>>,
+    /// Every `Proxy-Authorization` header value received (HTTP proxies).
+    credentials: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -64,9 +66,11 @@ impl MockProxy {
         let addr = listener.local_addr().expect("mock proxy addr");
         let relayed = Arc::new(AtomicUsize::new(0));
         let targets = Arc::new(Mutex::new(Vec::new()));
+        let credentials = Arc::new(Mutex::new(Vec::new()));
         let seen = Relay {
             relayed: relayed.clone(),
             targets: targets.clone(),
+            credentials: credentials.clone(),
         };
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -85,6 +89,7 @@ impl MockProxy {
             kind,
             relayed,
             targets,
+            credentials,
             task,
         }
     }
@@ -107,6 +112,14 @@ impl MockProxy {
     pub fn targets(&self) -> Vec<String> {
         self.targets.lock().map(|t| t.clone()).unwrap_or_default()
     }
+
+    /// The `Proxy-Authorization` values received so far, oldest first.
+    pub fn credentials(&self) -> Vec<String> {
+        self.credentials
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// What each connection reports back to its [`MockProxy`].
@@ -114,6 +127,7 @@ impl MockProxy {
 struct Relay {
     relayed: Arc<AtomicUsize>,
     targets: Arc<Mutex<Vec<String>>>,
+    credentials: Arc<Mutex<Vec<String>>>,
 }
 
 impl Relay {
@@ -138,6 +152,14 @@ async fn http_connection(mut client: TcpStream, seen: Relay) -> std::io::Result<
     let head = String::from_utf8_lossy(&head).into_owned();
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
+    for line in head.split("\r\n").skip(1) {
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("proxy-authorization")
+            && let Ok(mut c) = seen.credentials.lock()
+        {
+            c.push(value.trim().to_string());
+        }
+    }
     let mut words = request_line.split(' ');
     let (method, target, version) = (
         words.next().unwrap_or_default(),

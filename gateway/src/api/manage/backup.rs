@@ -23,9 +23,13 @@ pub const MAX_RESTORE_BYTES: usize = 512 * 1024 * 1024;
 struct TempFile(PathBuf);
 
 impl TempFile {
+    /// A name no other transfer uses: concurrent downloads in the same
+    /// millisecond each get their own file.
     fn new(dir: &Path, purpose: &str) -> TempFile {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         TempFile(dir.join(format!(
-            ".omniroute-{purpose}-{}-{}.db",
+            ".omniroute-{purpose}-{}-{}-{n}.db",
             now_ms(),
             std::process::id()
         )))

@@ -292,8 +292,14 @@ pub async fn test(
             ))
         })?
         .clone();
-    let account = Account::new(&row, &provider, api_key, &snapshot.settings)
-        .map_err(ApiError::bad_request)?;
+    let account = Account::new(
+        &row,
+        &provider,
+        api_key,
+        &snapshot.settings,
+        app.store.secrets(),
+    )
+    .map_err(ApiError::bad_request)?;
     let result = app
         .upstream
         .test_account(&provider, &account, body.model.as_deref())

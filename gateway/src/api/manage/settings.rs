@@ -32,7 +32,7 @@ pub async fn update(_: Admin, State(app): State<App>, body: Body) -> Result<Resp
         .with_patch(&patch)
         .map_err(ApiError::bad_request)?;
     app.store
-        .call(move |conn, _| store::settings::save(conn, &patch))
+        .call(move |conn, secrets| store::settings::save(conn, secrets, &patch))
         .await?;
     app.reload().await?;
     Ok(Json(next).into_response())

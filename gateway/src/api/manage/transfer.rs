@@ -18,7 +18,7 @@ use crate::routing::quota::QuotaLimit;
 use crate::store::combos::{self, ComboRow};
 use crate::store::connections::{self, ConnectionInput, ConnectionPatch};
 use crate::store::crypto::{MIN_PASSPHRASE_LEN, PassphraseSealed};
-use crate::store::{self, api_keys, now_ms};
+use crate::store::{self, api_keys, now_ms, sealed_url};
 
 /// What `format` says in every exported document.
 const FORMAT: &str = "omniroute-config";
@@ -205,9 +205,18 @@ async fn document(app: &App, passphrase: Option<String>) -> Result<ConfigDocumen
     let (rows, keys, mut settings, mut sealed) = app
         .store
         .call(move |conn, secrets| {
-            let rows = connections::list(conn)?;
+            let mut rows = connections::list(conn)?;
+            let mut settings = store::settings::load(conn)?;
             let mut sealed = SecretItems::default();
             if with_secrets {
+                // Stored proxy passwords are sealed with the data key; the
+                // export seals them under the passphrase instead.
+                for row in &mut rows {
+                    if let Some(proxy) = &row.proxy {
+                        row.proxy = Some(sealed_url::open(secrets, proxy)?);
+                    }
+                }
+                sealed_url::map_settings(&mut settings, |url| sealed_url::open(secrets, url))?;
                 for row in rows.iter().filter(|r| r.secret.is_some()) {
                     sealed
                         .connections
@@ -216,12 +225,7 @@ async fn document(app: &App, passphrase: Option<String>) -> Result<ConfigDocumen
                         .api_key = connections::resolve_key(row, secrets)?;
                 }
             }
-            Ok((
-                rows,
-                api_keys::list(conn)?,
-                store::settings::load(conn)?,
-                sealed,
-            ))
+            Ok((rows, api_keys::list(conn)?, settings, sealed))
         })
         .await?;
     sealed.settings = take_secret_settings(&mut settings);
@@ -403,13 +407,7 @@ pub async fn import(
             for combo in &plan.combos {
                 combos::upsert(&tx, combo)?;
             }
-            for (key, value) in &plan.settings {
-                tx.execute(
-                    "INSERT INTO settings (key, value) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    rusqlite::params![key, value.to_string()],
-                )?;
-            }
+            store::settings::save_in(&tx, secrets, &plan.settings)?;
             tx.commit()?;
             Ok(needs_secret)
         })

@@ -36,10 +36,12 @@ const INJECTION_MODES: [&str; 3] = ["off", "warn", "block"];
 const THINKING_MODES: [&str; 4] = ["passthrough", "auto", "custom", "adaptive"];
 
 /// Every setting this page edits, to tell which one a validation message is about.
-const KEYS: [&str; 37] = [
+const KEYS: [&str; 39] = [
     "require_api_key",
     "max_body_bytes",
     "usage_retention_days",
+    "daily_backup",
+    "backups_kept",
     "upstream_timeout_secs",
     "connect_timeout_secs",
     "stream_ready_timeout_secs",
@@ -749,8 +751,10 @@ fn settings_form(form: Form) -> impl IntoView {
             })}
             {section("logging", view! {
                 {toggle_field(form, "log_bodies")}
+                {toggle_field(form, "daily_backup")}
                 <div class="form-grid">
                     {number_field(form, "usage_retention_days", Unit::Days, 1, 3650)}
+                    {number_field(form, "backups_kept", Unit::Count, 1, 365)}
                 </div>
             })}
             {section("timeouts", view! {
