@@ -297,10 +297,14 @@ async fn document(app: &App, passphrase: Option<String>) -> Result<ConfigDocumen
     };
     if let Some(passphrase) = passphrase {
         let plain = serde_json::to_vec(&sealed).map_err(|e| ApiError::internal(e.to_string()))?;
-        document.secrets = Some(
-            PassphraseSealed::seal(&passphrase, &plain)
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-        );
+        // Argon2 takes tens of milliseconds of CPU and memory on purpose:
+        // off the async threads.
+        let sealed =
+            tokio::task::spawn_blocking(move || PassphraseSealed::seal(&passphrase, &plain))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        document.secrets = Some(sealed);
     }
     Ok(document)
 }
@@ -334,12 +338,16 @@ pub async fn import(
     let passphrase = headers
         .get(PASSPHRASE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|p| !p.is_empty());
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
     let secrets_skipped = document.secrets.is_some() && passphrase.is_none();
     match (document.secrets.take(), passphrase) {
         (Some(sealed), Some(passphrase)) => {
-            let items = sealed
-                .open(passphrase)
+            // Argon2 is slow on purpose: off the async threads.
+            let opened = tokio::task::spawn_blocking(move || sealed.open(&passphrase))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let items = opened
                 .ok()
                 .and_then(|plain| serde_json::from_slice::<SecretItems>(&plain).ok())
                 .ok_or_else(|| refuse("secrets".to_owned(), "the passphrase does not open them"))?;
