@@ -673,3 +673,52 @@ async fn keys_cannot_be_made_optional_on_a_public_address() {
             .contains("not loopback")
     );
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
+    let (_mock, gw) = mock_and_gateway().await;
+    let made = json_of(
+        gw.post("/api/keys")
+            .json(&json!({"name": "laptop"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let id = made["id"].as_i64().unwrap();
+    // Serde would read `[ms]` into the first field, `expires_at`.
+    for body in ["[4102444800001]", "[]", "\"text\"", "42"] {
+        let response = gw
+            .patch(&format!("/api/keys/{id}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let error = json_of(response, 400).await;
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("JSON object"),
+            "{body}: {error}"
+        );
+    }
+    let combos = gw
+        .post("/api/combos")
+        .header("content-type", "application/json")
+        .body(r#"["fast", "round-robin", ["mock/gpt-4.1"]]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(combos.status(), 400);
+    let keys = gw.get_json("/api/keys").await;
+    let key = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap();
+    assert_eq!(key["expires_at"], Value::Null, "unchanged");
+}

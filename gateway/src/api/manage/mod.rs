@@ -158,7 +158,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 /// is wrong (or a 413 past the limit).
 pub async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = read_body(body, MAX_MANAGE_BODY).await?;
-    serde_json::from_slice(&bytes)
+    parse_object(&bytes)
+}
+
+/// Parses a body that must be a JSON object. Serde would also read a JSON
+/// array into a struct, field by field in order, which no caller means.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "Invalid request body: expected a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
 }
 
@@ -168,6 +179,5 @@ pub async fn optional_json_body<T: DeserializeOwned + Default>(body: Body) -> Re
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
+    parse_object(&bytes)
 }
