@@ -1748,15 +1748,7 @@ fn judge(case: &Case, status: u16, content_type: &str, body: &[u8]) -> Option<St
     if message.trim().is_empty() {
         return Some(format!("{status} error without error.message"));
     }
-    // The router's own fallbacks (no route for this path, or not this
-    // method) answer before any handler knows the caller's format; they
-    // use the OpenAI shape, which still carries error.message.
-    let fallback = matches!(
-        value["error"]["code"].as_str(),
-        Some("unknown_route" | "method_not_allowed")
-    );
     match case.shape {
-        _ if fallback => None,
         Shape::Anthropic if value["type"] != "error" || !value["error"]["type"].is_string() => {
             Some(format!("{status} error not in Anthropic's shape"))
         }

@@ -220,22 +220,24 @@ async fn root(headers: axum::http::HeaderMap) -> Response {
     .into_response()
 }
 
+/// Answered in the wire format of the route the caller aimed at.
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
-    ApiError::new(
+    let error = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
         format!("{method} is not allowed on {}", uri.path()),
     )
-    .with_code("method_not_allowed")
-    .into_response()
+    .with_code("method_not_allowed");
+    network_guard::refuse_request(&method, uri.path(), error)
 }
 
+/// Answered in the wire format of the route the caller aimed at.
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
-    ApiError::new(
+    let error = ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
         format!("Unknown route: {method} {}", uri.path()),
     )
-    .with_code("unknown_route")
-    .into_response()
+    .with_code("unknown_route");
+    network_guard::refuse_request(&method, uri.path(), error)
 }

@@ -109,6 +109,15 @@ pub(super) fn refuse(path: &str, error: ApiError) -> Response {
     }
 }
 
+/// [`refuse`], knowing the method too: the google-genai SDK POSTs Gemini
+/// calls to `/v1/models/...`, where a GET is an OpenAI model lookup.
+pub(super) fn refuse_request(method: &axum::http::Method, path: &str, error: ApiError) -> Response {
+    if method == axum::http::Method::POST && path.starts_with("/v1/models/") {
+        return error.into_gemini_response();
+    }
+    refuse(path, error)
+}
+
 pub async fn middleware(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()

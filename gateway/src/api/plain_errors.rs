@@ -1,7 +1,7 @@
 //! Rejections that axum writes as plain text (a path parameter that is not valid UTF-8, say), rewritten as JSON errors in the caller's wire format, so every client can read every error.
 
 use axum::extract::Request;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -12,9 +12,7 @@ const MAX_MESSAGE: usize = 4096;
 
 pub async fn middleware(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    // The google-genai SDK POSTs Gemini calls to `/v1/models/...`, where a
-    // GET is an OpenAI model lookup.
-    let gemini_call = request.method() == Method::POST && path.starts_with("/v1/models/");
+    let method = request.method().clone();
     let response = next.run(request).await;
     let status = response.status();
     let plain_text = response
@@ -43,8 +41,5 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         "request_refused"
     };
     let error = ApiError::new(status, kind, message).with_code(code);
-    if gemini_call {
-        return error.into_gemini_response();
-    }
-    super::network_guard::refuse(&path, error)
+    super::network_guard::refuse_request(&method, &path, error)
 }
