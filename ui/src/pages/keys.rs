@@ -434,15 +434,7 @@ fn CreateKey(
                 </div>
                 <LimitFields inputs=limits/>
                 {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
-                <div class="row form-actions">
-                    <button type="button" class="btn" on:click={
-                        let close = on_close.clone();
-                        move |_| close()
-                    }>{tr("common.cancel")}</button>
-                    <button type="submit" class="btn btn-primary" data-testid="key-create" disabled=move || busy.get()>
-                        {tr("keys.create")}
-                    </button>
-                </div>
+                {form_actions(on_close.clone(), busy, "key-create", "keys.create")}
             </form>
         </Modal>
     }
@@ -494,17 +486,26 @@ fn LimitsDialog(
             <form class="key-form" data-testid="key-limits-form" on:submit=submit>
                 <LimitFields inputs=inputs/>
                 {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
-                <div class="row form-actions">
-                    <button type="button" class="btn" on:click={
-                        let close = on_close.clone();
-                        move |_| close()
-                    }>{tr("common.cancel")}</button>
-                    <button type="submit" class="btn btn-primary" data-testid="key-limits-save" disabled=move || busy.get()>
-                        {tr("common.save")}
-                    </button>
-                </div>
+                {form_actions(on_close.clone(), busy, "key-limits-save", "common.save")}
             </form>
         </Modal>
+    }
+}
+
+/// A dialog form's Cancel and submit buttons; submit is off while `busy`.
+fn form_actions(
+    on_close: impl Fn() + Clone + Send + Sync + 'static,
+    busy: RwSignal<bool>,
+    submit_testid: &'static str,
+    submit_label: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="row form-actions">
+            <button type="button" class="btn" on:click=move |_| on_close()>{tr("common.cancel")}</button>
+            <button type="submit" class="btn btn-primary" data-testid=submit_testid disabled=move || busy.get()>
+                {tr(submit_label)}
+            </button>
+        </div>
     }
 }
 
