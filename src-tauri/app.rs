@@ -178,6 +178,7 @@ fn gateway_options() -> (Options, PathBuf) {
             DataKey::KeyFile { warning } if !warning.is_empty() => vec![warning.clone()],
             _ => Vec::new(),
         },
+        upstream_override: None,
     };
     (options, data_dir)
 }

@@ -93,6 +93,11 @@ impl Handle {
         self.addr
     }
 
+    /// The gateway's clock (tests move it to reach token expiry).
+    pub fn clock(&self) -> crate::clock::Clock {
+        self.app.oauth.clock.clone()
+    }
+
     /// `http://host:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -258,7 +263,11 @@ impl Gateway {
         let running_lock = crate::admin::hold_running_lock(&options.data_dir)?;
         store::rekey::settle(&options.data_dir, &options.data_dir.join(DB_FILE))?;
         let secrets = SecretBox::load(options.secret_key_hex.as_deref(), &options.data_dir)?;
-        let catalog = Arc::new(Catalog::builtin()?);
+        let mut catalog = Catalog::builtin()?;
+        if let Some(origin) = &options.upstream_override {
+            catalog.redirect_to(origin);
+        }
+        let catalog = Arc::new(catalog);
         let file = match &options.config_path {
             Some(path) => Some(FileConfig::load(path)?),
             None => None,
@@ -298,15 +307,21 @@ impl Gateway {
         })?;
 
         let (usage, writer) = usage_writer::spawn(&db_path).map_err(StartError::Writer)?;
-        let app = Arc::new(AppState::new(
-            snapshot,
-            store,
-            catalog,
-            usage.clone(),
-            UpstreamClient::new()?,
-            addr,
-            options.warnings.clone(),
-        ));
+        let app = Arc::new(
+            AppState::new(
+                snapshot,
+                store,
+                catalog,
+                usage.clone(),
+                UpstreamClient::new()?,
+                addr,
+                options.warnings.clone(),
+            )
+            .with_oauth(crate::providers::oauth::OAuthRuntime {
+                origin: options.upstream_override.clone(),
+                ..Default::default()
+            }),
+        );
         seed_routing(&app).await;
         tokio::spawn(persist_account_states(app.clone()));
         let pruner = tokio::spawn(housekeeping(app.clone()));

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod clitools;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -232,6 +232,9 @@ async fn run(cli: Cli) -> ExitCode {
         secret_key_hex: std::env::var("OMNIROUTE_SECRET_KEY").ok(),
         initial_password: std::env::var("INITIAL_PASSWORD").ok(),
         warnings: Vec::new(),
+        upstream_override: std::env::var("OMNIROUTE_UPSTREAM_OVERRIDE")
+            .ok()
+            .filter(|o| !o.is_empty()),
     };
     let handle = match Gateway::start(options).await {
         Ok(handle) => handle,

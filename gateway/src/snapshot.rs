@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::config::Settings;
+use crate::providers::oauth::TokenSet;
 use crate::providers::upstream::UpstreamClient;
 use crate::providers::{AuthKind, Catalog, ModelDef, ProviderDef, Tier, WireFormat};
 use crate::routing::quota::QuotaLimit;
@@ -36,6 +37,11 @@ pub struct Account {
     /// global one.
     pub proxy: Option<String>,
     pub quota: Vec<QuotaLimit>,
+    /// The tokens an OAuth account held when the snapshot was built; the
+    /// live (possibly renewed) ones are in the gateway's OAuth sessions.
+    pub oauth: Option<Arc<TokenSet>>,
+    /// The signed-in account's email (OAuth accounts).
+    pub email: Option<String>,
 }
 
 impl Account {
@@ -74,8 +80,20 @@ impl Account {
             .map(|p| store::sealed_url::open(secrets, p))
             .transpose()
             .map_err(|e| format!("its proxy's password cannot be opened: {e}"))?;
+        // An OAuth account's secret is its token set, not a key.
+        let (api_key, oauth) = match api_key {
+            Some(secret) if row.oauth => (
+                None,
+                Some(Arc::new(TokenSet::from_json(&secret).ok_or(
+                    "its stored OAuth tokens cannot be read; sign in again",
+                )?)),
+            ),
+            other => (other, None),
+        };
         Ok(Account {
             id: row.id,
+            oauth,
+            email: row.account_email.clone(),
             provider: provider.id.clone(),
             name: row.name.clone(),
             auth_headers: UpstreamClient::auth_headers(provider.auth, api_key.as_deref()),
@@ -261,7 +279,7 @@ impl Snapshot {
     pub fn is_usable(&self, provider: &ProviderDef) -> bool {
         self.accounts(&provider.id)
             .iter()
-            .any(|a| a.api_key.is_some() || provider.auth == AuthKind::None)
+            .any(|a| a.api_key.is_some() || a.oauth.is_some() || provider.auth == AuthKind::None)
     }
 
     pub fn key(&self, hash: &[u8; 32]) -> Option<&Arc<KeyGrant>> {

@@ -117,7 +117,7 @@ impl TestGateway {
     /// Starts listening on `host` (port chosen by the OS); requests go to
     /// the loopback address either way.
     pub async fn start_on(host: &str, data_dir: tempfile::TempDir, config: &str) -> TestGateway {
-        Self::launch(host, data_dir, config, None).await
+        Self::launch(host, data_dir, config, None, None).await
     }
 
     /// Starts on 127.0.0.1 with `INITIAL_PASSWORD` = `password` (dashboard tests).
@@ -126,7 +126,14 @@ impl TestGateway {
         config: &str,
         password: Option<&str>,
     ) -> TestGateway {
-        Self::launch("127.0.0.1", data_dir, config, password).await
+        Self::launch("127.0.0.1", data_dir, config, password, None).await
+    }
+
+    /// Starts with every built-in provider URL sent to `origin` (a mock
+    /// provider server; see `Options::upstream_override`).
+    pub async fn start_with_upstream(config: &str, origin: &str) -> TestGateway {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::launch("127.0.0.1", data_dir, config, None, Some(origin)).await
     }
 
     async fn launch(
@@ -134,6 +141,7 @@ impl TestGateway {
         data_dir: tempfile::TempDir,
         config: &str,
         password: Option<&str>,
+        upstream_override: Option<&str>,
     ) -> TestGateway {
         let config_path = data_dir.path().join("omniroute.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -145,6 +153,7 @@ impl TestGateway {
             secret_key_hex: None,
             initial_password: password.map(str::to_owned),
             warnings: Vec::new(),
+            upstream_override: upstream_override.map(str::to_owned),
         })
         .await
         .expect("gateway starts");

@@ -345,6 +345,7 @@ async fn without_initial_password_a_password_is_generated_once() {
         secret_key_hex: None,
         initial_password: Some("short".into()),
         warnings: Vec::new(),
+        upstream_override: None,
     })
     .await
     .err()

@@ -424,6 +424,7 @@ models = ["groq/llama-3.3-70b", "my-stack", "mock/*"]
         secret_key_hex: None,
         initial_password: None,
         warnings: Vec::new(),
+        upstream_override: None,
     })
     .await
     .err()

@@ -9,6 +9,7 @@ pub mod manage;
 pub mod messages;
 pub mod metrics;
 pub mod network_guard;
+pub(crate) mod oauth;
 mod plain_errors;
 pub mod relay;
 pub mod replay;
@@ -71,6 +72,8 @@ pub struct AppState {
     /// Set from the desktop tray: data-plane requests are refused (503
     /// `routing_paused`) while it is on; management stays open.
     pub routing_paused: std::sync::atomic::AtomicBool,
+    /// OAuth sign-ins in progress and live account tokens.
+    pub oauth: crate::providers::oauth::OAuthRuntime,
     /// Serialises snapshot rebuilds so an older build never replaces a newer one.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -113,8 +116,15 @@ impl AppState {
             listen,
             warnings,
             routing_paused: Default::default(),
+            oauth: Default::default(),
             reload_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Uses `oauth` (its upstream override) instead of the default.
+    pub fn with_oauth(mut self, oauth: crate::providers::oauth::OAuthRuntime) -> AppState {
+        self.oauth = oauth;
+        self
     }
 
     /// Rebuilds the snapshot from the store after a configuration change.
@@ -130,6 +140,12 @@ impl AppState {
             .set_connect_timeout(std::time::Duration::from_secs(
                 snapshot.settings.connect_timeout_secs,
             ));
+        self.oauth.sessions.retain(|id| {
+            snapshot
+                .providers
+                .iter()
+                .any(|p| snapshot.accounts(&p.id).iter().any(|a| a.id == id))
+        });
         self.snapshot.store(Arc::new(snapshot));
         Ok(())
     }
@@ -184,6 +200,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/v1/models/{*id}", get(v1::get_model))
         .route("/models/{*id}", get(v1::get_model))
         .route("/metrics", get(metrics::metrics))
+        .route("/callback", get(oauth::callback))
         .route("/dashboard", get(dashboard::redirect_to_slash))
         .route("/dashboard/", get(dashboard::serve))
         .route("/dashboard/{*path}", get(dashboard::serve))

@@ -141,6 +141,8 @@ pub(super) async fn serve(
         routing: &app.routing,
         snapshot,
         deadline,
+        oauth: &app.oauth,
+        store: &app.store,
     };
     // Decoded once, on the first candidate of another format.
     let mut decoded: Option<ir::Request> = None;
@@ -177,8 +179,13 @@ pub(super) fn plan_error(e: PlanError) -> ApiError {
     match e {
         PlanError::Resolve(ResolveError::UnknownModel(m)) => ApiError::model_not_found(&m),
         PlanError::Resolve(ResolveError::NoAccount(p)) => ApiError::no_connection(format!(
-            "No usable connection for provider `{p}`: add one with an API key (dashboard, /api/connections or the config file)."
+            "No usable connection for provider `{p}`: add one with an API key or sign in (dashboard, /api/connections, /api/oauth/{p}/start or the config file)."
         )),
+        PlanError::Resolve(ResolveError::Discontinued(why)) => {
+            ApiError::new(StatusCode::GONE, "invalid_request_error", why)
+                .with_code("provider_discontinued")
+                .with_param("model")
+        }
         PlanError::NotAllowed(model) => ApiError::forbidden(format!(
             "This API key may not use the model `{model}`."
         ))

@@ -29,6 +29,11 @@ pub struct Options {
     /// Problems the embedding app found at start (the desktop app: no OS
     /// keychain), shown on the dashboard's Health page.
     pub warnings: Vec<String>,
+    /// Sends every built-in upstream URL (API bases and OAuth endpoints)
+    /// to this origin instead: `https://host/path` becomes
+    /// `{origin}/host/path`. For tests with mock providers
+    /// (`OMNIROUTE_UPSTREAM_OVERRIDE`); never set in normal use.
+    pub upstream_override: Option<String>,
 }
 
 /// `~/.omniroute`, or `./.omniroute` when there is no home directory.

@@ -1,8 +1,11 @@
 //! The built-in provider catalog: a TOML data file embedded at build time, plus the provider types.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+
+use super::adapters::Adapter;
+use super::oauth::OAuthDef;
 
 /// The embedded catalog file.
 const CATALOG_TOML: &str = include_str!("../../catalog/providers.toml");
@@ -75,6 +78,17 @@ pub enum Quirk {
     /// The upstream's reasoning models refuse `max_tokens`; send
     /// `max_completion_tokens` (OpenAI).
     MaxCompletionTokens,
+}
+
+/// Whether a provider still works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderStatus {
+    #[default]
+    Active,
+    /// Shut down or closed to third parties: kept so that old configs and
+    /// aliases get a clear error instead of silence.
+    Deprecated,
 }
 
 /// Where a provider definition comes from.
@@ -156,6 +170,24 @@ pub struct ProviderDef {
     pub models: Vec<ModelDef>,
     #[serde(default, skip_deserializing)]
     pub source: ProviderSource,
+    /// How accounts sign in, for subscription and free OAuth providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthDef>,
+    /// Request shaping beyond the wire format (headers, body rules, URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<Adapter>,
+    /// Headers every request to this provider carries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub status: ProviderStatus,
+    /// Why a deprecated provider stopped, and what to use instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_note: Option<String>,
+    /// The provider's terms restrict use through other tools: the user
+    /// must acknowledge this text before signing in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_warning: Option<String>,
 }
 
 impl ProviderDef {
@@ -183,7 +215,26 @@ impl ProviderDef {
             quirks: Vec::new(),
             models,
             source: ProviderSource::User,
+            oauth: None,
+            adapter: None,
+            headers: BTreeMap::new(),
+            status: ProviderStatus::Active,
+            status_note: None,
+            terms_warning: None,
         }
+    }
+
+    /// Why this provider cannot be used at all, when it is deprecated.
+    pub fn deprecation(&self) -> Option<String> {
+        (self.status == ProviderStatus::Deprecated).then(|| {
+            format!(
+                "{} is discontinued: {}",
+                self.name,
+                self.status_note
+                    .as_deref()
+                    .unwrap_or("the service no longer exists")
+            )
+        })
     }
 
     pub fn model(&self, id: &str) -> Option<&ModelDef> {
@@ -241,6 +292,20 @@ impl Catalog {
         self.providers.iter().find(|p| p.id == id)
     }
 
+    /// Sends every built-in URL to `origin` instead (`https://host/path`
+    /// becomes `{origin}/host/path`): how tests put mock providers behind
+    /// the real URLs without changing the code that calls them.
+    pub fn redirect_to(&mut self, origin: &str) {
+        for p in &mut self.providers {
+            p.base_url = redirect_url(origin, &p.base_url);
+            if let Some(oauth) = &mut p.oauth {
+                for url in oauth.urls_mut() {
+                    *url = redirect_url(origin, url);
+                }
+            }
+        }
+    }
+
     /// Every id, prefix and alias must name one provider only.
     fn validate(&self) -> Result<(), CatalogError> {
         let mut names = HashSet::new();
@@ -265,6 +330,15 @@ impl Catalog {
                     p.id
                 )));
             }
+            if let Some(oauth) = &p.oauth {
+                let mut oauth = oauth.clone();
+                if let Some(url) = oauth.urls_mut().find(|u| !u.starts_with("https://")) {
+                    return Err(CatalogError::Invalid(format!(
+                        "provider `{}`: OAuth URL {url} must be https",
+                        p.id
+                    )));
+                }
+            }
             let mut models = HashSet::new();
             for m in &p.models {
                 if !models.insert(m.id.as_str()) {
@@ -282,6 +356,15 @@ impl Catalog {
             }
         }
         Ok(())
+    }
+}
+
+/// `https://host/path` as `{origin}/host/path` (see [`Catalog::redirect_to`]);
+/// other URLs are left alone.
+pub fn redirect_url(origin: &str, url: &str) -> String {
+    match url.strip_prefix("https://") {
+        Some(rest) => format!("{}/{rest}", origin.trim_end_matches('/')),
+        None => url.to_string(),
     }
 }
 

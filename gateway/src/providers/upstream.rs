@@ -210,6 +210,25 @@ impl UpstreamClient {
         request.body(body).send().await
     }
 
+    /// Posts a body an adapter prepared (OAuth accounts: their own URL and
+    /// headers), through the account's proxy.
+    pub async fn send_prepared(
+        &self,
+        account: &Account,
+        outgoing: super::adapters::Outgoing,
+        stream: bool,
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut request = self
+            .client(account.proxy.as_deref())?
+            .post(outgoing.url)
+            .headers(outgoing.headers)
+            .header(CONTENT_TYPE, "application/json");
+        if stream {
+            request = request.header(reqwest::header::ACCEPT, "text/event-stream");
+        }
+        request.body(outgoing.body).send().await
+    }
+
     /// Posts a body to `path` under the account's base URL (side routes such
     /// as Anthropic's `/messages/count_tokens`).
     pub async fn post_to(

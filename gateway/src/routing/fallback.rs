@@ -17,11 +17,18 @@ use super::classify::{Failure, TransportError, backoff_ms, classify, classify_tr
 use super::plan::{Candidate, Plan};
 use super::state::{RoutingState, SkipKind, Ticket};
 use crate::error::ApiError;
+use crate::observe::events::Event;
 use crate::observe::usage::{Hop, UsageRecord};
 use crate::providers::WireFormat;
+use crate::providers::adapters;
+use crate::providers::oauth::OAuthRuntime;
+use crate::providers::oauth::token::TokenError;
 use crate::providers::upstream::{UpstreamClient, describe_send_error, error_chain, error_text};
 use crate::snapshot::{Account, Snapshot};
-use crate::store::now_ms;
+use crate::store::connections::AccountState;
+use crate::store::{Store, now_ms};
+use crate::translate::codec::{self, StreamDecoder};
+use crate::translate::collect::Collector;
 use crate::wire::sse::{event_data, event_ranges};
 
 /// Largest upstream body read whole (non-stream answers).
@@ -39,6 +46,10 @@ pub struct Attempts<'a> {
     pub snapshot: &'a Arc<Snapshot>,
     /// When the whole request must be over, streaming included.
     pub deadline: Instant,
+    /// Live OAuth tokens, renewed before use.
+    pub oauth: &'a OAuthRuntime,
+    /// Where renewed tokens are saved.
+    pub store: &'a Store,
 }
 
 /// A stream's failure after it started, as text for the caller's error event.
@@ -399,13 +410,52 @@ async fn call(
 ) -> Result<Called, AttemptFailure> {
     let settings = &ctx.snapshot.settings;
     let headers_timeout = Duration::from_secs(settings.upstream_timeout_secs);
-    let send = ctx.upstream.send(
-        account,
-        candidate.provider.format,
-        &candidate.upstream_model,
-        body,
-        stream,
-    );
+    let format = candidate.provider.format;
+    // An OAuth account: fresh tokens, and the request its provider's own
+    // client would send.
+    let outgoing = match (&account.oauth, &candidate.provider.oauth) {
+        (Some(_), Some(def)) => {
+            let tokens = ctx
+                .oauth
+                .sessions
+                .fresh(account, def, ctx.upstream, ctx.store, &ctx.oauth.clock)
+                .await
+                .map_err(|e| renewal_failed(ctx, account, e))?;
+            let outgoing = adapters::prepare(
+                &candidate.provider,
+                account,
+                &tokens,
+                body.clone(),
+                stream,
+                ctx.oauth.origin.as_deref(),
+            )
+            .map_err(|message| AttemptFailure {
+                failure: Failure::Transient { status: None },
+                status: None,
+                message,
+                body: Bytes::new(),
+                retry: false,
+            })?;
+            Some(outgoing)
+        }
+        _ => None,
+    };
+    // The upstream only streams; the caller wants a whole answer.
+    let collect = !stream && outgoing.as_ref().is_some_and(|o| o.force_stream);
+    let send = async {
+        match outgoing {
+            Some(outgoing) => {
+                ctx.upstream
+                    .send_prepared(account, outgoing, stream || collect)
+                    .await
+            }
+            None => {
+                ctx.upstream
+                    .send(account, format, &candidate.upstream_model, body, stream)
+                    .await
+            }
+        }
+    };
     let response = match tokio::time::timeout(headers_timeout, send).await {
         Err(_) => {
             return Err(transport(
@@ -464,8 +514,68 @@ async fn call(
         };
     }
     match read_limited(response, MAX_UPSTREAM_BODY).await {
+        Ok(body) if collect => {
+            collect_stream(format, &body).map(|body| Called::Whole { status, body })
+        }
         Ok(body) => Ok(Called::Whole { status, body }),
         Err(message) => Err(transport(TransportError::Reset, message)),
+    }
+}
+
+/// A whole answer in `format` from a stream read to its end.
+fn collect_stream(format: WireFormat, sse: &[u8]) -> Result<Bytes, AttemptFailure> {
+    let mut decoder = StreamDecoder::new(format);
+    let mut collector = Collector::new();
+    for range in event_ranges(sse) {
+        let Some(data) = event_data(&sse[range]) else {
+            continue;
+        };
+        for event in decoder.data(&data) {
+            collector.push(&event);
+        }
+    }
+    if let Some(event) = decoder.finish() {
+        collector.push(&event);
+    }
+    match collector.finish() {
+        Ok(response) => Ok(Bytes::from(
+            codec::encode_response(format, &response).to_string(),
+        )),
+        Err(message) => Err(transport(
+            TransportError::Reset,
+            format!("the upstream stream failed: {message}"),
+        )),
+    }
+}
+
+/// An OAuth renewal that failed: a dead grant takes the account out of
+/// rotation until the user signs in again (and says so once); anything
+/// else is an outage of the provider's token service.
+fn renewal_failed(ctx: &Attempts<'_>, account: &Account, error: TokenError) -> AttemptFailure {
+    let message = format!("renewing the OAuth token failed: {}", error.message);
+    if error.permanent {
+        ctx.routing.publish(Event::TokenRefreshFailed {
+            provider: account.provider.clone(),
+            connection_id: account.id,
+            reason: error.message.clone(),
+        });
+    }
+    AttemptFailure {
+        failure: if error.permanent {
+            Failure::Terminal {
+                state: AccountState::AuthFailed,
+            }
+        } else {
+            Failure::Transient { status: None }
+        },
+        status: None,
+        message: if error.permanent {
+            format!("{message}. Sign in to this account again from the dashboard.")
+        } else {
+            message
+        },
+        body: Bytes::new(),
+        retry: !error.permanent,
     }
 }
 

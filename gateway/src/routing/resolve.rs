@@ -21,6 +21,9 @@ pub enum ResolveError {
     UnknownModel(String),
     #[error("no usable connection for provider `{0}`")]
     NoAccount(String),
+    /// The provider shut down; the text says what to use instead.
+    #[error("{0}")]
+    Discontinued(String),
 }
 
 /// Resolves `prefix/model` (the prefix may be a provider id, prefix or
@@ -58,10 +61,17 @@ fn route_to(
     provider: &Arc<ProviderDef>,
     upstream_model: &str,
 ) -> Result<Route, ResolveError> {
+    if let Some(why) = provider.deprecation() {
+        return Err(ResolveError::Discontinued(why));
+    }
     let accounts: Vec<Arc<Account>> = snapshot
         .accounts(&provider.id)
         .iter()
-        .filter(|a| a.api_key.is_some() || provider.auth == crate::providers::AuthKind::None)
+        .filter(|a| {
+            a.api_key.is_some()
+                || a.oauth.is_some()
+                || provider.auth == crate::providers::AuthKind::None
+        })
         .cloned()
         .collect();
     if accounts.is_empty() {

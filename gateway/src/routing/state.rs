@@ -523,7 +523,7 @@ impl RoutingState {
         self.lock().disabled.remove(&connection_id);
     }
 
-    fn publish(&self, event: Event) {
+    pub fn publish(&self, event: Event) {
         self.events.publish(event);
     }
 }

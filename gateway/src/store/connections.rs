@@ -33,6 +33,10 @@ pub struct ConnectionRow {
     pub proxy: Option<String>,
     /// Quota windows tracked for this account.
     pub quota: Vec<QuotaLimit>,
+    /// Whether `secret` holds an OAuth token set rather than an API key.
+    pub oauth: bool,
+    /// The signed-in account's email (OAuth accounts).
+    pub account_email: Option<String>,
 }
 
 /// Why a connection stopped being used, until a person looks at it.
@@ -164,7 +168,100 @@ fn row_to_connection(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRow>
             .and_then(|t| serde_json::from_value(serde_json::Value::String(t)).ok()),
         proxy: row.get("proxy")?,
         quota: serde_json::from_str(&row.get::<_, String>("quota")?).unwrap_or_default(),
+        oauth: row.get::<_, String>("credential")? == CREDENTIAL_OAUTH,
+        account_email: row.get("account_email")?,
     })
+}
+
+/// `credential` of a connection whose secret is an OAuth token set.
+const CREDENTIAL_OAUTH: &str = "oauth";
+
+/// Stores renewed OAuth tokens (sealed JSON) of a connection.
+pub fn set_oauth(
+    conn: &Connection,
+    secrets: &SecretBox,
+    id: i64,
+    tokens_json: &str,
+) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE connections SET secret=?2, credential=?3, updated_at=?4 WHERE id=?1",
+        params![
+            id,
+            secrets.seal_str(tokens_json)?,
+            CREDENTIAL_OAUTH,
+            now_ms()
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("no connection with id {id}")));
+    }
+    Ok(())
+}
+
+/// Saves a completed sign-in: the provider's connection for the same
+/// account (by email) gets the new tokens and a fresh start; otherwise a
+/// new connection is made, named `name`, else the email, else
+/// `<provider> account N`.
+pub fn upsert_oauth(
+    conn: &Connection,
+    secrets: &SecretBox,
+    provider: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    tokens_json: &str,
+) -> StoreResult<ConnectionRow> {
+    let existing: Option<i64> = match email {
+        Some(email) => conn
+            .query_row(
+                "SELECT id FROM connections WHERE provider = ?1 AND credential = ?2 AND account_email = ?3",
+                params![provider, CREDENTIAL_OAUTH, email],
+                |r| r.get(0),
+            )
+            .optional()?,
+        None => None,
+    };
+    if let Some(id) = existing {
+        set_oauth(conn, secrets, id, tokens_json)?;
+        set_state(conn, id, None, None)?;
+        return get(conn, id);
+    }
+    let taken = |candidate: &str| -> StoreResult<bool> {
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM connections WHERE provider = ?1 AND name = ?2",
+                params![provider, candidate],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    };
+    let mut chosen = name.or(email).map(str::to_string);
+    if let Some(wanted) = &chosen
+        && taken(wanted)?
+    {
+        chosen = None;
+    }
+    let name = match chosen {
+        Some(name) => name,
+        None => {
+            let mut n = 1;
+            loop {
+                let candidate = format!("{provider} account {n}");
+                if !taken(&candidate)? {
+                    break candidate;
+                }
+                n += 1;
+            }
+        }
+    };
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO connections (provider, name, secret, priority, enabled, source, created_at, updated_at, quota, credential, account_email)
+         VALUES (?1, ?2, ?3, 0, 1, 'oauth', ?4, ?4, '[]', ?5, ?6)",
+        params![provider, name, secrets.seal_str(tokens_json)?, now, CREDENTIAL_OAUTH, email],
+    )
+    .map_err(|e| conflict(e, provider, &name))?;
+    get(conn, conn.last_insert_rowid())
 }
 
 /// Puts a connection in a terminal state (or clears it with `None`).

@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_limits",
         include_str!("../../../migrations/0007_key_limits.sql"),
     ),
+    (
+        8,
+        "oauth_accounts",
+        include_str!("../../../migrations/0008_oauth_accounts.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

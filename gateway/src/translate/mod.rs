@@ -2,6 +2,7 @@
 
 pub mod anthropic;
 pub mod codec;
+pub mod collect;
 pub mod gemini;
 #[cfg(test)]
 mod golden_support;

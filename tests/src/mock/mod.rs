@@ -72,6 +72,7 @@
 
 mod anthropic;
 mod gemini;
+pub mod oauth;
 mod openai;
 pub mod proxy;
 mod responses;

@@ -14,6 +14,7 @@ use crate::config::file::is_http_url;
 use crate::config::settings::check_proxy_url;
 use crate::error::ApiError;
 use crate::providers::Tier;
+use crate::providers::oauth::TokenSet;
 use crate::routing::quota::QuotaLimit;
 use crate::snapshot::Account;
 use crate::store::connections::{self, ConnectionInput, ConnectionPatch, ConnectionRow};
@@ -87,14 +88,21 @@ pub struct TestBody {
 }
 
 /// A connection as the API shows it: never the key, only a preview.
+/// An OAuth account shows when its access token expires instead.
 fn view(row: &ConnectionRow, secrets: &SecretBox) -> Value {
-    let preview = match connections::resolve_key(row, secrets) {
-        Ok(Some(key)) => Some(connections::preview(&key)),
-        _ => None,
-    };
+    let secret = connections::resolve_key(row, secrets).ok().flatten();
     let mut v = serde_json::to_value(row).unwrap_or_default();
-    v["has_api_key"] = json!(preview.is_some());
-    v["api_key_preview"] = json!(preview);
+    if row.oauth {
+        let tokens = secret.as_deref().and_then(TokenSet::from_json);
+        v["has_api_key"] = json!(false);
+        v["api_key_preview"] = Value::Null;
+        v["token_expires_at_ms"] = json!(tokens.as_ref().and_then(|t| t.expires_at_ms));
+        v["plan"] = json!(tokens.and_then(|t| t.plan));
+    } else {
+        let preview = secret.as_deref().map(connections::preview);
+        v["has_api_key"] = json!(preview.is_some());
+        v["api_key_preview"] = json!(preview);
+    }
     v
 }
 

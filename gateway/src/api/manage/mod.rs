@@ -95,6 +95,12 @@ pub fn router() -> Router<App> {
         .route("/auth/logout", post(session::logout))
         .route("/auth/password", post(session::change_password))
         .route("/playground/chat", post(playground::chat))
+        .route("/oauth/{provider}/start", post(crate::api::oauth::start))
+        .route("/oauth/{provider}/poll", post(crate::api::oauth::poll))
+        .route(
+            "/oauth/{provider}/complete",
+            post(crate::api::oauth::complete),
+        )
 }
 
 /// A caller allowed to use the management API: one that presented a live

@@ -205,7 +205,13 @@ async fn document(app: &App, passphrase: Option<String>) -> Result<ConfigDocumen
     let (rows, keys, mut settings, mut sealed) = app
         .store
         .call(move |conn, secrets| {
-            let mut rows = connections::list(conn)?;
+            // OAuth accounts stay behind: their refresh tokens rotate, so a
+            // copy on another gateway would race this one and one of them
+            // would lose the account. The other machine signs in itself.
+            let mut rows: Vec<_> = connections::list(conn)?
+                .into_iter()
+                .filter(|r| !r.oauth)
+                .collect();
             let mut settings = store::settings::load(conn)?;
             let mut sealed = SecretItems::default();
             if with_secrets {
