@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use super::App;
 use super::manage::{Admin, json_body, optional_json_body};
 use crate::error::ApiError;
-use crate::providers::ProviderDef;
 use crate::providers::oauth::device::{self, Poll};
 use crate::providers::oauth::login::{LOGIN_TTL_MS, Login, Status, Waiting};
 use crate::providers::oauth::pkce::{Pkce, random_token};
 use crate::providers::oauth::{Flow, OAuthDef, RefreshKind, TokenSet, token};
+use crate::providers::{ProviderDef, adapters};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -277,7 +277,8 @@ pub async fn poll(
             Status::Failed("The code expired before it was approved; start again.".into())
         }
         Poll::Failed(why) => Status::Failed(format!("The sign-in failed: {why}")),
-        Poll::Done(tokens) => match finish_device(&app, &http, &def, *tokens, now).await {
+        Poll::Done(tokens) => match finish_device(&app, &provider, &http, &def, *tokens, now).await
+        {
             Ok(tokens) => save_login(&app, &claimed, tokens).await,
             Err(why) => Status::Failed(why),
         },
@@ -290,22 +291,22 @@ pub async fn poll(
 /// for Copilot the first Copilot token (which also proves the seat).
 async fn finish_device(
     app: &App,
+    provider: &ProviderDef,
     http: &reqwest::Client,
     def: &OAuthDef,
     tokens: TokenSet,
     now: i64,
 ) -> Result<TokenSet, String> {
-    let tokens = token::with_email(http, def, tokens)
+    let mut tokens = token::with_email(http, def, tokens)
         .await
         .map_err(|e| e.message)?;
-    if def.refresh != RefreshKind::CopilotExchange {
-        return Ok(tokens);
+    if def.refresh == RefreshKind::CopilotExchange {
+        let github = tokens.access_token.clone();
+        tokens = token::copilot_exchange(http, def, &github, &tokens, now)
+            .await
+            .map_err(|e| e.message)?;
     }
-    let github = tokens.access_token.clone();
-    let _ = app;
-    token::copilot_exchange(http, def, &github, &tokens, now)
-        .await
-        .map_err(|e| e.message)
+    adapters::after_login(provider, http, app.oauth.origin.as_deref(), tokens).await
 }
 
 /// Stores a signed-in account and makes it usable at once.
@@ -375,9 +376,10 @@ async fn exchange(app: &App, login: &Login, code: &str, now: i64) -> Result<Toke
     };
     let (provider, def) = oauth_provider(app, &login.provider).map_err(|e| e.message)?;
     let http = token_client(app, &provider).map_err(|e| e.message)?;
-    token::exchange_code(&http, &def, code, Some(verifier), redirect_uri, state, now)
+    let tokens = token::exchange_code(&http, &def, code, Some(verifier), redirect_uri, state, now)
         .await
-        .map_err(|e| format!("The code could not be exchanged: {}", e.message))
+        .map_err(|e| format!("The code could not be exchanged: {}", e.message))?;
+    adapters::after_login(&provider, &http, app.oauth.origin.as_deref(), tokens).await
 }
 
 /// Code and state from what the user pasted: a redirect URL, Claude's

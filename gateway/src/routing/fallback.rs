@@ -442,6 +442,8 @@ async fn call(
     };
     // The upstream only streams; the caller wants a whole answer.
     let collect = !stream && outgoing.as_ref().is_some_and(|o| o.force_stream);
+    let mut outgoing = outgoing;
+    let reshape = outgoing.as_mut().and_then(|o| o.reshape.take());
     let send = async {
         match outgoing {
             Some(outgoing) => {
@@ -494,14 +496,19 @@ async fn call(
             retry: true,
         });
     }
-    let is_sse = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    // A reshaped upstream streams in its own wire (Kiro: AWS event stream).
+    let is_sse = reshape.is_some()
+        || response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
     if stream && is_sse {
         let ready = Duration::from_secs(settings.stream_ready_timeout_secs);
         let mut rest = response.bytes_stream().boxed();
+        if let Some(reshape) = reshape {
+            rest = reshaped(rest, reshape);
+        }
         return match tokio::time::timeout(ready, first_event(&mut rest, candidate.provider.format))
             .await
         {
@@ -513,13 +520,52 @@ async fn call(
             Ok(Ok(first)) => Ok(Called::Stream { first, rest }),
         };
     }
-    match read_limited(response, MAX_UPSTREAM_BODY).await {
+    let whole = read_limited(response, MAX_UPSTREAM_BODY)
+        .await
+        .and_then(|body| match reshape {
+            Some(reshape) => reshape.whole(&body),
+            None => Ok(body),
+        });
+    match whole {
         Ok(body) if collect => {
             collect_stream(format, &body).map(|body| Called::Whole { status, body })
         }
         Ok(body) => Ok(Called::Whole { status, body }),
         Err(message) => Err(transport(TransportError::Reset, message)),
     }
+}
+
+/// An upstream stream in its own wire, read as the declared format.
+fn reshaped(
+    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    reshape: adapters::Reshape,
+) -> BoxStream<'static, reqwest::Result<Bytes>> {
+    futures_util::stream::unfold(
+        (upstream, Some(reshape)),
+        |(mut upstream, mut reshape)| async move {
+            loop {
+                let shaper = reshape.as_mut()?;
+                match upstream.next().await {
+                    Some(Ok(chunk)) => {
+                        let out = shaper.push(&chunk);
+                        // A chunk inside one frame yields nothing yet.
+                        if !out.is_empty() {
+                            return Some((Ok(out), (upstream, reshape)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (upstream, reshape))),
+                    None => {
+                        let rest = shaper.finish();
+                        reshape = None;
+                        if !rest.is_empty() {
+                            return Some((Ok(rest), (upstream, reshape)));
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .boxed()
 }
 
 /// A whole answer in `format` from a stream read to its end.

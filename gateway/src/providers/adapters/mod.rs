@@ -12,6 +12,8 @@ use super::catalog::redirect_url;
 use super::oauth::TokenSet;
 use super::{ProviderDef, WireFormat};
 use crate::snapshot::Account;
+use crate::translate::codec::{self, StreamEncoder};
+use crate::translate::collect::Collector;
 
 /// The system text Claude Code opens every request with; subscription
 /// tokens are issued for Claude Code, and its requests carry it.
@@ -42,6 +44,112 @@ pub struct Outgoing {
     /// The upstream only streams: a caller who wants a whole answer gets
     /// the stream collected.
     pub force_stream: bool,
+    /// The upstream answers in a wire of its own, turned back into the
+    /// provider's declared format on the way in.
+    pub reshape: Option<Reshape>,
+}
+
+/// Turns an upstream's own answer wire into the provider's declared format.
+pub enum Reshape {
+    /// Cloud Code's `{"response": {...}}` envelope around Gemini events.
+    CloudCode(cloud_code::SseUnwrapper),
+    /// Kiro's AWS event stream, re-encoded as the declared format's SSE.
+    Kiro {
+        decoder: Box<kiro::EventStreamDecoder>,
+        encoder: Box<StreamEncoder>,
+        format: WireFormat,
+    },
+}
+
+impl std::fmt::Debug for Reshape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reshape::CloudCode(_) => "Reshape::CloudCode",
+            Reshape::Kiro { .. } => "Reshape::Kiro",
+        })
+    }
+}
+
+impl Reshape {
+    /// Kiro's stream re-encoded as `format` (the declared format).
+    pub fn kiro(format: WireFormat, decoder: kiro::EventStreamDecoder) -> Reshape {
+        Reshape::Kiro {
+            decoder: Box::new(decoder),
+            encoder: Box::new(StreamEncoder::new(format, true)),
+            format,
+        }
+    }
+
+    /// The declared format's bytes for one upstream chunk.
+    pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        match self {
+            Reshape::CloudCode(unwrapper) => Bytes::from(unwrapper.push(chunk)),
+            Reshape::Kiro {
+                decoder, encoder, ..
+            } => {
+                let mut out = String::new();
+                for event in decoder.push(chunk) {
+                    out.push_str(&encoder.encode(&event));
+                }
+                Bytes::from(out)
+            }
+        }
+    }
+
+    /// What is left when the upstream ends.
+    pub fn finish(&mut self) -> Bytes {
+        match self {
+            Reshape::CloudCode(unwrapper) => Bytes::from(unwrapper.finish()),
+            Reshape::Kiro {
+                decoder, encoder, ..
+            } => Bytes::from(
+                decoder
+                    .finish()
+                    .map(|event| encoder.encode(&event))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// A whole answer in the declared format from the upstream's whole body.
+    pub fn whole(self, body: &[u8]) -> Result<Bytes, String> {
+        match self {
+            Reshape::CloudCode(_) => {
+                let value: Value = serde_json::from_slice(body)
+                    .map_err(|e| format!("the upstream answer is not JSON: {e}"))?;
+                Ok(Bytes::from(cloud_code::unwrap_response(&value).to_string()))
+            }
+            Reshape::Kiro {
+                mut decoder,
+                format,
+                ..
+            } => {
+                let mut collector = Collector::new();
+                for event in decoder.push(body).iter().chain(decoder.finish().iter()) {
+                    collector.push(event);
+                }
+                let response = collector.finish()?;
+                Ok(Bytes::from(
+                    codec::encode_response(format, &response).to_string(),
+                ))
+            }
+        }
+    }
+}
+
+/// Completes a sign-in with what the provider needs before the account can
+/// serve (a project, a profile, a registration), read with the sign-in's
+/// own HTTP client.
+pub async fn after_login(
+    provider: &ProviderDef,
+    http: &reqwest::Client,
+    origin: Option<&str>,
+    tokens: TokenSet,
+) -> Result<TokenSet, String> {
+    let _ = (http, origin);
+    match provider.adapter {
+        None | Some(Adapter::ClaudeCode | Adapter::Codex | Adapter::Copilot) => Ok(tokens),
+    }
 }
 
 /// Shapes a body already in the provider's format for an OAuth account.
@@ -124,6 +232,7 @@ pub fn prepare(
         headers,
         body,
         force_stream,
+        reshape: None,
     })
 }
 

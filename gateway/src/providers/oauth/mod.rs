@@ -185,6 +185,10 @@ pub struct TokenSet {
     /// When this set was obtained (ms): a newer set from a fresh login
     /// replaces a live one, an older one never does.
     pub obtained_at_ms: i64,
+    /// What else a provider needs per account (Google's Code Assist
+    /// project, Kiro's profile ARN and registered client, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
 }
 
 /// How long before expiry a token is refreshed (Claude Code and Codex use
@@ -252,6 +256,7 @@ mod tests {
             api_base: None,
             plan: None,
             obtained_at_ms: 0,
+            extra: BTreeMap::new(),
         };
         assert!(!t.is_due(1_000_000 - REFRESH_MARGIN_MS - 1));
         assert!(t.is_due(1_000_000 - REFRESH_MARGIN_MS));

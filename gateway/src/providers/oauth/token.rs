@@ -296,6 +296,7 @@ pub fn read_answer(
             .and_then(id_token::chatgpt_plan)
             .or_else(|| previous.and_then(|p| p.plan.clone())),
         obtained_at_ms: now_ms,
+        extra: previous.map(|p| p.extra.clone()).unwrap_or_default(),
     })
 }
 
