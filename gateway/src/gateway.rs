@@ -80,6 +80,7 @@ pub struct Handle {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    renewer: JoinHandle<()>,
     key_follower: JoinHandle<()>,
     usage: UsageSink,
     events: EventBus,
@@ -91,6 +92,12 @@ pub struct Handle {
 impl Handle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Renews every OAuth token that is due now, as the background task
+    /// does every minute (tests call it after moving the clock).
+    pub async fn renew_due_tokens(&self) {
+        renew_due_tokens(&self.app).await;
     }
 
     /// The gateway's clock (tests move it to reach token expiry).
@@ -203,6 +210,7 @@ impl Handle {
             self.server.abort();
         }
         self.pruner.abort();
+        self.renewer.abort();
         self.key_follower.abort();
         self.usage.stop().await;
         if let Some(writer) = self.writer.take() {
@@ -325,6 +333,7 @@ impl Gateway {
         seed_routing(&app).await;
         tokio::spawn(persist_account_states(app.clone()));
         let pruner = tokio::spawn(housekeeping(app.clone()));
+        let renewer = tokio::spawn(renew_oauth_tokens(app.clone()));
         let key_follower = tokio::spawn(follow_key_changes(app.clone()));
 
         let (shutdown, mut stop) = watch::channel(false);
@@ -360,6 +369,7 @@ impl Gateway {
             shutdown,
             server,
             pruner,
+            renewer,
             key_follower,
             usage,
             events,
@@ -537,6 +547,63 @@ async fn follow_key_changes(app: api::App) {
 
 /// Hourly, from the start: drops usage records past the retention period,
 /// and makes the daily backup when one is due.
+/// How often OAuth tokens are checked for renewal.
+const RENEW_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Renews OAuth tokens shortly before they expire, also for accounts no
+/// request uses, so that an idle account is still signed in days later.
+async fn renew_oauth_tokens(app: api::App) {
+    let mut tick = tokio::time::interval(RENEW_CHECK_EVERY);
+    loop {
+        tick.tick().await;
+        renew_due_tokens(&app).await;
+    }
+}
+
+/// Renews every OAuth token that is due; a dead grant takes its account
+/// out of rotation with a `TokenRefreshFailed` event, as a request would.
+async fn renew_due_tokens(app: &api::App) {
+    let snapshot = app.snapshot.load_full();
+    for provider in &snapshot.providers {
+        let Some(def) = &provider.oauth else {
+            continue;
+        };
+        for account in snapshot
+            .accounts(&provider.id)
+            .iter()
+            .filter(|a| a.oauth.is_some())
+        {
+            let renewed = app
+                .oauth
+                .sessions
+                .fresh(account, def, &app.upstream, &app.store, &app.oauth.clock)
+                .await;
+            match renewed {
+                Ok(_) => {}
+                Err(e) if e.permanent => {
+                    app.events
+                        .publish(crate::observe::events::Event::TokenRefreshFailed {
+                            provider: account.provider.clone(),
+                            connection_id: account.id,
+                            reason: e.message.clone(),
+                        });
+                    app.routing.disable(
+                        account,
+                        store::connections::AccountState::AuthFailed,
+                        &format!(
+                            "renewing the OAuth token failed: {}. Sign in to this account again from the dashboard.",
+                            e.message
+                        ),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(connection = account.id, error = %e, "OAuth renewal failed; trying again later");
+                }
+            }
+        }
+    }
+}
+
 async fn housekeeping(app: api::App) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {

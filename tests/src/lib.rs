@@ -136,6 +136,16 @@ impl TestGateway {
         Self::launch("127.0.0.1", data_dir, config, None, Some(origin)).await
     }
 
+    /// Starts again in `data_dir` (a restart) with every built-in provider
+    /// URL sent to `origin`.
+    pub async fn start_in_with_upstream(
+        data_dir: tempfile::TempDir,
+        config: &str,
+        origin: &str,
+    ) -> TestGateway {
+        Self::launch("127.0.0.1", data_dir, config, None, Some(origin)).await
+    }
+
     async fn launch(
         host: &str,
         data_dir: tempfile::TempDir,

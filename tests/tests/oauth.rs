@@ -144,12 +144,29 @@ async fn codex_pkce_sign_in_follows_redirects_to_the_fixed_loopback_port_and_the
     assert_eq!(sent.body["model"], "gpt-5.1-codex");
     assert!(sent.body["instructions"].is_string());
 
-    // The token set is sealed: the database holds no access token in clear.
+    // The token set is sealed: neither the API nor the database files
+    // (WAL included) hold the access token in clear.
     let connection = gw
         .connection(status["connection"]["id"].as_i64().unwrap())
         .await;
     assert_eq!(connection["oauth"], true);
     assert_eq!(connection["api_key_preview"], Value::Null);
+    let access = header(&sent, "authorization")
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_string();
+    assert!(!connection.to_string().contains(&access));
+    for entry in std::fs::read_dir(gw.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(access.len()).any(|w| w == access.as_bytes()),
+                "{} holds the access token in clear",
+                path.display()
+            );
+        }
+    }
     gw.stop().await;
 }
 
@@ -325,6 +342,43 @@ async fn copilot_device_flow_goes_through_pending_and_slow_down_then_answers() {
         header(&sent, "authorization").map(str::to_string),
         Some(github_token)
     );
+
+    // gpt-5.4 lists only /responses in Copilot's /models: it is asked
+    // there, and its answer comes back as Chat Completions, whole or streamed.
+    let answer = json_of(chat(&gw, "gh/gpt-5.4").await, 200).await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        omniroute_tests::mock::oauth::OAUTH_TEXT,
+        "{answer}"
+    );
+    let sent = mock
+        .requests()
+        .into_iter()
+        .rfind(|r| r.host == "api.githubcopilot.com" && r.method == "POST")
+        .unwrap();
+    assert_eq!(sent.path, "/responses");
+    assert_eq!(sent.body["model"], "gpt-5.4");
+    assert!(sent.body["input"].is_array(), "{}", sent.body);
+    let streamed = gw
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "gh/gpt-5.4", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    let text = streamed.text().await.unwrap();
+    let content: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(content, omniroute_tests::mock::oauth::OAUTH_TEXT, "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     gw.stop().await;
 }
 
@@ -487,6 +541,148 @@ async fn discontinued_providers_say_so_in_the_callers_format() {
     assert_eq!(
         json_of(start, 410).await["error"]["code"],
         "provider_discontinued"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn quota_windows_come_from_the_providers_own_headers() {
+    let (_mock, gw) = start().await;
+    let done = codex_manual_login(&gw).await;
+    let id = done["connection"]["id"].as_i64().unwrap();
+    assert_eq!(chat(&gw, "cx/gpt-5.1").await.status(), 200);
+    let quota = gw.get_json("/api/quota").await;
+    let account = quota["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["connection_id"] == id)
+        .cloned()
+        .unwrap();
+    let reported = account["reported"].as_array().unwrap();
+    let window = |name: &str| {
+        reported
+            .iter()
+            .find(|w| w["window"] == name)
+            .unwrap_or_else(|| panic!("no {name} window in {account}"))
+    };
+    assert!(window("5h")["used_percent"].as_f64().unwrap() < 100.0);
+    assert_eq!(window("weekly")["used_percent"], 8.0);
+    assert!(window("5h")["resets_at_ms"].as_i64().unwrap() > 0);
+    assert_eq!(account["exhausted_until_ms"], Value::Null);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn idle_accounts_are_renewed_in_the_background_and_a_dead_grant_disables_them() {
+    let (mock, gw) = start().await;
+    mock.set_email("auth.openai.com", "idle@example.com");
+    let idle = codex_manual_login(&gw).await;
+    let handle = gw.handle.as_ref().unwrap();
+    // Nothing is due yet: the background pass renews nothing.
+    handle.renew_due_tokens().await;
+    assert_eq!(mock.refresh_count("auth.openai.com"), 0);
+    // Inside the margin, with no request at all, the pass renews.
+    handle.clock().advance(56 * 60 * 1000);
+    handle.renew_due_tokens().await;
+    assert_eq!(mock.refresh_count("auth.openai.com"), 1);
+    // Another hour on, the grant is revoked: the pass disables the account.
+    mock.revoke_refresh_tokens("auth.openai.com");
+    handle.clock().advance(60 * 60 * 1000);
+    handle.renew_due_tokens().await;
+    let id = idle["connection"]["id"].as_i64().unwrap();
+    let mut connection = Value::Null;
+    for _ in 0..50 {
+        connection = gw.connection(id).await;
+        if connection["state"] == "auth_failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(connection["state"], "auth_failed", "{connection}");
+    let kinds: Vec<&str> = handle
+        .events()
+        .recent()
+        .iter()
+        .map(|e| e.event.kind())
+        .collect();
+    assert!(kinds.contains(&"TokenRefreshFailed"), "{kinds:?}");
+    assert!(kinds.contains(&"ConnectionDisabled"), "{kinds:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_renewed_token_survives_a_restart() {
+    let (mock, gw) = start().await;
+    let bearer_of_last_call = || {
+        mock.requests()
+            .into_iter()
+            .rfind(|r| r.host == "chatgpt.com")
+            .and_then(|r| header(&r, "authorization").map(str::to_string))
+            .unwrap()
+    };
+    codex_manual_login(&gw).await;
+    assert_eq!(chat(&gw, "cx/gpt-5.1").await.status(), 200);
+    let first = bearer_of_last_call();
+    gw.handle.as_ref().unwrap().clock().advance(56 * 60 * 1000);
+    assert_eq!(chat(&gw, "cx/gpt-5.1").await.status(), 200);
+    let renewed = bearer_of_last_call();
+    assert_ne!(first, renewed);
+    assert_eq!(mock.refresh_count("auth.openai.com"), 1);
+    let data_dir = gw.stop().await;
+
+    // The refresh token rotated: only the saved renewal still works.
+    let gw = TestGateway::start_in_with_upstream(data_dir, &config(), &mock.origin()).await;
+    assert_eq!(chat(&gw, "cx/gpt-5.1").await.status(), 200);
+    assert_eq!(bearer_of_last_call(), renewed, "the saved renewal is used");
+    assert_eq!(
+        mock.refresh_count("auth.openai.com"),
+        1,
+        "no new renewal was needed"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_test_of_an_oauth_account_sends_its_providers_request() {
+    let (mock, gw) = start().await;
+    let done = codex_manual_login(&gw).await;
+    let id = done["connection"]["id"].as_i64().unwrap();
+    let test = json_of(
+        gw.post(&format!("/api/connections/{id}/test"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(test["ok"], true, "{test}");
+    let sent = mock
+        .requests()
+        .into_iter()
+        .rfind(|r| r.host == "chatgpt.com")
+        .expect("the test reached the Codex backend");
+    assert_eq!(sent.body["stream"], true);
+    assert_eq!(sent.body["store"], false);
+
+    // A dead grant fails the test with the reason, not a 200 from elsewhere.
+    mock.revoke_refresh_tokens("auth.openai.com");
+    gw.handle.as_ref().unwrap().clock().advance(2 * 3600 * 1000);
+    let test = json_of(
+        gw.post(&format!("/api/connections/{id}/test"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(test["ok"], false);
+    assert!(
+        test["error"]
+            .as_str()
+            .unwrap()
+            .contains("renewing the OAuth token failed"),
+        "{test}"
     );
     gw.stop().await;
 }

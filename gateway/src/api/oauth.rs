@@ -18,7 +18,9 @@ use crate::providers::oauth::device::{self, Poll};
 use crate::providers::oauth::login::{LOGIN_TTL_MS, Login, Status, Waiting};
 use crate::providers::oauth::pkce::{Pkce, random_token};
 use crate::providers::oauth::{Flow, OAuthDef, RefreshKind, TokenSet, token};
+use crate::providers::upstream::{ConnectionTest, describe_send_error, error_text};
 use crate::providers::{ProviderDef, adapters};
+use crate::translate::{codec, ir};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -517,6 +519,88 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
         x = escape(text)
     );
     (status, Html(html)).into_response()
+}
+
+/// The connection test of an OAuth account: its token renewed if due,
+/// then a one-token request shaped as its provider's own client sends it.
+pub(crate) async fn test_account(
+    app: &App,
+    provider: &ProviderDef,
+    account: &crate::snapshot::Account,
+    model: Option<&str>,
+) -> ConnectionTest {
+    let started = std::time::Instant::now();
+    let outcome = async {
+        let def = provider
+            .oauth
+            .as_ref()
+            .ok_or_else(|| (0, "the provider has no sign-in".to_string()))?;
+        let tokens = app
+            .oauth
+            .sessions
+            .fresh(account, def, &app.upstream, &app.store, &app.oauth.clock)
+            .await
+            .map_err(|e| (0, format!("renewing the OAuth token failed: {}", e.message)))?;
+        let model = model
+            .or_else(|| provider.models.first().map(|m| m.id.as_str()))
+            .ok_or_else(|| {
+                (
+                    0,
+                    "the provider lists no model to try; pass a model".to_string(),
+                )
+            })?;
+        let ping = ir::Request {
+            model: model.to_string(),
+            messages: vec![ir::Message {
+                role: ir::Role::User,
+                parts: vec![ir::Part::text("ping")],
+            }],
+            max_tokens: Some(1),
+            ..Default::default()
+        };
+        let body = codec::encode_request(provider.format, &ping).to_string();
+        let target = adapters::Target { model, attempt: 0 };
+        let outgoing = adapters::prepare(
+            provider,
+            account,
+            &tokens,
+            body.into(),
+            false,
+            target,
+            app.oauth.origin.as_deref(),
+        )
+        .map_err(|e| (0, e))?;
+        let stream = outgoing.force_stream;
+        let response = app
+            .upstream
+            .send_prepared(account, outgoing, stream)
+            .await
+            .map_err(|e| (0, describe_send_error(account, &e)))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(status);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err((status, error_text(status, &text)))
+    }
+    .await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(status) => ConnectionTest {
+            ok: true,
+            method: "chat",
+            status,
+            latency_ms,
+            error: None,
+        },
+        Err((status, error)) => ConnectionTest {
+            ok: false,
+            method: "chat",
+            status,
+            latency_ms,
+            error: Some(error),
+        },
+    }
 }
 
 /// The one-shot listener on a provider's registered loopback port (Codex:

@@ -218,12 +218,14 @@ impl UpstreamClient {
         outgoing: super::adapters::Outgoing,
         stream: bool,
     ) -> reqwest::Result<reqwest::Response> {
+        // An adapter that names its own Accept (Kiro's event stream) keeps it.
+        let has_accept = outgoing.headers.contains_key(reqwest::header::ACCEPT);
         let mut request = self
             .client(account.proxy.as_deref())?
             .post(outgoing.url)
             .headers(outgoing.headers)
             .header(CONTENT_TYPE, "application/json");
-        if stream {
+        if stream && !has_accept {
             request = request.header(reqwest::header::ACCEPT, "text/event-stream");
         }
         request.body(outgoing.body).send().await

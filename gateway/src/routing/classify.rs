@@ -5,10 +5,11 @@
 //!
 //! | answer | verdict |
 //! |---|---|
-//! | any 4xx but 408 with a terminal marker (`insufficient_quota`, "credit balance is too low", "organization has been disabled", "has been suspended", "API key revoked", ...) | `Terminal` (`OutOfCredits` / `Banned` / `Revoked`) |
+//! | any 4xx but 408 with a terminal marker (`insufficient_quota`, "credit balance is too low", "organization has been disabled", "has been suspended", `TOS_VIOLATION`, "API key revoked", ...) | `Terminal` (`OutOfCredits` / `Banned` / `Revoked`) |
+//! | any 4xx but 408 from Code Assist refusing the client (`UNSUPPORTED_CLIENT`, "this client is no longer supported") | `Terminal { AuthFailed }` |
 //! | 402 | `Terminal { OutOfCredits }` |
 //! | 429 "Request too large ... tokens per min" (a request bigger than the limit itself) | `FallbackClientError` |
-//! | 429 | `RateLimited` (hint, model scope, exhaustion) |
+//! | 429 | `RateLimited` (hint, model scope, exhaustion; Code Assist's `QUOTA_EXHAUSTED` is the model's quota used up) |
 //! | 408, 5xx (incl. 529) | `Transient` |
 //! | 401; 403 not about model access; 400 `API_KEY_INVALID` (Gemini) | `Auth` |
 //! | 403 about access to the model | `FallbackClientError` |
@@ -161,7 +162,14 @@ const BANNED: &[&str] = &[
     "has been banned",
     "account_deactivated",
     "has been deactivated",
+    // Code Assist (Gemini CLI, Antigravity) ErrorInfo reason of a ban.
+    "tos_violation",
 ];
+
+/// Code Assist no longer serves this kind of account through this client
+/// (Gemini CLI's consumer tiers since 2026-06-18): only another provider or
+/// another kind of account helps.
+const CLIENT_REFUSED: &[&str] = &["unsupported_client", "this client is no longer supported"];
 
 const REVOKED: &[&str] = &[
     "api key revoked",
@@ -259,6 +267,11 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &str, now_ms: i64) -> Fa
         if has(REVOKED) {
             return Failure::Terminal {
                 state: AccountState::Revoked,
+            };
+        }
+        if has(CLIENT_REFUSED) {
+            return Failure::Terminal {
+                state: AccountState::AuthFailed,
             };
         }
         if has(OUT_OF_CREDITS) || status == 402 {
@@ -370,6 +383,18 @@ struct GeminiQuota {
 fn gemini_quota(json: Option<&Value>) -> GeminiQuota {
     let mut quota = GeminiQuota::default();
     for detail in details(json) {
+        // Code Assist names a used-up quota in an ErrorInfo instead, with
+        // the model in its metadata; Gemini CLI treats it as final until
+        // the reset, however short the RetryInfo.
+        if type_is(detail, "google.rpc.ErrorInfo")
+            && detail.get("reason").and_then(Value::as_str) == Some("QUOTA_EXHAUSTED")
+        {
+            quota.long_window = true;
+            quota.per_model |= detail
+                .pointer("/metadata/model")
+                .and_then(Value::as_str)
+                .is_some_and(|m| !m.is_empty());
+        }
         if !type_is(detail, "google.rpc.QuotaFailure") {
             continue;
         }
@@ -774,6 +799,11 @@ mod tests {
     const GEMINI_TOO_LONG: &str = r#"{"error":{"code":400,"message":"The input token count (1300000) exceeds the maximum number of tokens allowed (1048575).","status":"INVALID_ARGUMENT"}}"#;
     const GEMINI_MODEL_404: &str = r#"{"error":{"code":404,"message":"models/gemini-9-pro is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.","status":"NOT_FOUND"}}"#;
     const GEMINI_SUSPENDED: &str = r#"{"error":{"code":403,"message":"Permission denied: Consumer 'api_key:AIza' has been suspended.","status":"PERMISSION_DENIED"}}"#;
+    /// docs/oauth/google-qwen-kimi.md §2.7 (GCLI `AccountSuspendedError`).
+    const CODE_ASSIST_TOS: &str = r#"{"error":{"code":403,"message":"This service has been disabled in this account for violation of Terms of Service. Please submit an appeal to continue using this product.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"TOS_VIOLATION","domain":"cloudcode-pa.googleapis.com","metadata":{"appeal_url":"https://forms.gle/x","appeal_url_link_text":"Submit Appeal","uiMessage":"true"}}]}}"#;
+    const CODE_ASSIST_UNSUPPORTED_CLIENT: &str = r#"{"error":{"code":403,"message":"This client is no longer supported for Gemini Code Assist for individuals. To continue using Gemini, please migrate to the Antigravity suite of products: https://antigravity.google","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"UNSUPPORTED_CLIENT","domain":"cloudcode-pa.googleapis.com"}]}}"#;
+    /// docs/oauth/google-qwen-kimi.md §1.2 "Error shapes" (GCLI `googleQuotaErrors.test.ts`).
+    const CODE_ASSIST_QUOTA_EXHAUSTED: &str = r#"{"error":{"code":429,"message":"You have exhausted your capacity on this model. Your quota will reset after 1m30s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED","domain":"cloudcode-pa.googleapis.com","metadata":{"uiMessage":"true","model":"gemini-3-flash-preview","quotaResetDelay":"90s","quotaResetTimeStamp":"2025-10-20T19:14:08Z"}},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"90s"}]}}"#;
     const CODEX_USAGE_LIMIT: &str = r#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_at":1750003600,"resets_in_seconds":3600}}"#;
 
     fn rate_limited(until_ms: Option<i64>, model_scoped: bool, exhausted: bool) -> Failure {
@@ -829,6 +859,26 @@ mod tests {
         assert_eq!(classify(403, &none(), ANTHROPIC_ORG_DISABLED, NOW), banned);
         assert_eq!(classify(401, &none(), OPENAI_ORG_DISABLED, NOW), banned);
         assert_eq!(classify(403, &none(), GEMINI_SUSPENDED, NOW), banned);
+        assert_eq!(classify(403, &none(), CODE_ASSIST_TOS, NOW), banned);
+    }
+
+    #[test]
+    fn code_assist_refusing_the_client_ends_the_account() {
+        assert_eq!(
+            classify(403, &none(), CODE_ASSIST_UNSUPPORTED_CLIENT, NOW),
+            Failure::Terminal {
+                state: AccountState::AuthFailed
+            }
+        );
+    }
+
+    #[test]
+    fn code_assist_quota_exhausted_is_exhaustion_of_its_model() {
+        // A short RetryInfo does not make it a passing rate limit.
+        assert_eq!(
+            classify(429, &none(), CODE_ASSIST_QUOTA_EXHAUSTED, NOW),
+            rate_limited(Some(NOW + 90_000), true, true)
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub async fn run(
                 };
                 tally.calls += 1;
                 note_attempt(record, candidate, &account);
-                let failed = match call(ctx, candidate, &account, body, stream).await {
+                let failed = match call(ctx, candidate, &account, body, stream, attempt).await {
                     Ok(Called::Stream { first, rest }) => {
                         ticket.success(now_ms());
                         let guarded = GuardedStream::new(first, rest, ticket, slot, ctx);
@@ -400,13 +400,14 @@ enum Called {
 
 /// One call to one account: response headers within the header timeout;
 /// for a stream, its first event within the readiness timeout; for a whole
-/// answer, its body.
+/// answer, its body. `attempt` counts the account's earlier tries.
 async fn call(
     ctx: &Attempts<'_>,
     candidate: &Candidate,
     account: &Account,
     body: Bytes,
     stream: bool,
+    attempt: u32,
 ) -> Result<Called, AttemptFailure> {
     let settings = &ctx.snapshot.settings;
     let headers_timeout = Duration::from_secs(settings.upstream_timeout_secs);
@@ -427,6 +428,10 @@ async fn call(
                 &tokens,
                 body.clone(),
                 stream,
+                adapters::Target {
+                    model: &candidate.upstream_model,
+                    attempt,
+                },
                 ctx.oauth.origin.as_deref(),
             )
             .map_err(|message| AttemptFailure {
@@ -482,6 +487,13 @@ async fn call(
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
+    // Subscription providers report their quota windows on every answer.
+    if let (Some(adapter), Some(_)) = (candidate.provider.adapter, &account.oauth) {
+        let windows = adapters::limits::read(adapter, response.headers(), now_ms());
+        if !windows.is_empty() {
+            ctx.routing.report_quota(account, windows, now_ms());
+        }
+    }
     if !response.status().is_success() {
         let headers = response.headers().clone();
         let body = read_limited(response, MAX_ERROR_BODY)

@@ -56,6 +56,16 @@ pub struct QuotaStatus {
     pub exhausted: bool,
 }
 
+/// A window as the provider itself reports it on its answers: the share
+/// used and when it resets (Codex `x-codex-*`, Claude
+/// `anthropic-ratelimit-unified-*`, Copilot `x-quota-snapshot-*`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportedWindow {
+    pub window: QuotaWindow,
+    pub used_percent: f64,
+    pub resets_at_ms: Option<i64>,
+}
+
 /// What one connection used per window. One tracker per connection; the
 /// limits are passed in on every call so a config change takes effect at once.
 #[derive(Debug, Default, Clone)]
@@ -65,6 +75,8 @@ pub struct QuotaTracker {
     counters: Vec<Counter>,
     /// Set when the upstream reported the quota used up.
     exhausted_until_ms: Option<i64>,
+    /// The provider's own account of its windows, newest report per window.
+    reported: Vec<ReportedWindow>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +169,40 @@ impl QuotaTracker {
             Some(previous) if previous > now_ms => previous.max(until),
             _ => until,
         });
+    }
+
+    /// Takes the provider's report of its windows. A window it reports full
+    /// makes the connection exhausted until that window resets; returns the
+    /// end of a newly started exhaustion (so the event fires once).
+    pub fn report(&mut self, windows: Vec<ReportedWindow>, now_ms: i64) -> Option<i64> {
+        let was = self.exhausted_until_ms.filter(|&t| t > now_ms);
+        let mut full_until = None;
+        for w in windows {
+            if w.used_percent >= 100.0
+                && let Some(at) = w.resets_at_ms.filter(|&at| at > now_ms)
+            {
+                full_until = Some(full_until.map_or(at, |u: i64| u.max(at)));
+            }
+            match self.reported.iter_mut().find(|r| r.window == w.window) {
+                Some(slot) => *slot = w,
+                None => self.reported.push(w),
+            }
+        }
+        let until = full_until?;
+        self.mark_exhausted(now_ms, Some(until), &[]);
+        match was {
+            Some(previous) if previous >= until => None,
+            _ => Some(until),
+        }
+    }
+
+    /// The provider's reported windows that have not reset yet.
+    pub fn reported(&self, now_ms: i64) -> Vec<ReportedWindow> {
+        self.reported
+            .iter()
+            .filter(|r| r.resets_at_ms.is_none_or(|at| at > now_ms))
+            .cloned()
+            .collect()
     }
 
     /// Until when the connection must be skipped, if it must (a limit reached, or marked exhausted).
@@ -332,6 +378,36 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_the_provider_reports_full_exhausts_until_its_reset_once() {
+        let mut t = QuotaTracker::default();
+        let now = 1_000_000;
+        let five_hours = |used: f64, reset| ReportedWindow {
+            window: QuotaWindow::FiveHour,
+            used_percent: used,
+            resets_at_ms: Some(reset),
+        };
+        assert_eq!(t.report(vec![five_hours(40.0, now + 60_000)], now), None);
+        assert_eq!(t.exhausted_until(&[], now), None);
+        assert_eq!(t.reported(now)[0].used_percent, 40.0);
+        assert_eq!(
+            t.report(vec![five_hours(100.0, now + 60_000)], now),
+            Some(now + 60_000)
+        );
+        assert_eq!(t.exhausted_until(&[], now), Some(now + 60_000));
+        assert_eq!(
+            t.report(vec![five_hours(100.0, now + 60_000)], now + 1),
+            None,
+            "the same exhaustion is reported once"
+        );
+        assert_eq!(
+            t.exhausted_until(&[], now + 60_000),
+            None,
+            "usable after the reset"
+        );
+        assert!(t.reported(now + 60_000).is_empty());
+    }
 
     /// Unix milliseconds of a UTC date and time.
     fn at(year: i64, month: u32, day: u32, hour: i64, minute: i64) -> i64 {

@@ -12,7 +12,7 @@ use super::classify::{Failure, counts_for_provider_breaker};
 use super::cooldown::Cooldowns;
 use super::pacing::{Pace, RateGate};
 use super::plan::{Candidate, Plan};
-use super::quota::{QuotaLimit, QuotaTracker};
+use super::quota::{QuotaLimit, QuotaTracker, ReportedWindow};
 use super::spend::{SpendLedger, exceeded};
 use super::strategy::{Load, order};
 use crate::config::Settings;
@@ -484,6 +484,48 @@ impl RoutingState {
         })
     }
 
+    /// Takes an account out of rotation for a terminal reason found outside
+    /// a request (a background token renewal): saved like a request's.
+    pub fn disable(&self, account: &Account, state: AccountState, reason: &str) {
+        self.lock()
+            .disabled
+            .insert(account.id, (state, reason.to_string()));
+        let _ = self.changes.send(StateChange {
+            connection_id: account.id,
+            state,
+            reason: reason.to_string(),
+        });
+        self.publish(Event::ConnectionDisabled {
+            provider: account.provider.clone(),
+            connection_id: account.id,
+            connection: account.name.clone(),
+            state: state.as_str().to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Takes a provider's report of an account's quota windows (from the
+    /// headers of an answer); a window reported full skips the account
+    /// until it resets, and says so once.
+    pub fn report_quota(&self, account: &Account, windows: Vec<ReportedWindow>, now_ms: i64) {
+        let until = self
+            .lock()
+            .quotas
+            .entry(account.id)
+            .or_default()
+            .report(windows, now_ms);
+        if let Some(until) = until {
+            self.publish(Event::QuotaExhausted {
+                provider: account.provider.clone(),
+                connection_id: account.id,
+                connection: account.name.clone(),
+                model: None,
+                until_ms: Some(until),
+                reason: "the provider reports this account's quota window used up".into(),
+            });
+        }
+    }
+
     /// Quota windows of every account that has some, for `/api/quota`.
     pub fn quota_report(&self, snapshot: &Snapshot, now_ms: i64) -> Value {
         let inner = self.lock();
@@ -500,6 +542,7 @@ impl RoutingState {
                     "connection": a.name,
                     "tier": tier_name(a),
                     "windows": tracker.status(&a.quota, now_ms),
+                    "reported": tracker.reported(now_ms),
                     "exhausted_until_ms": tracker.exhausted_until(&a.quota, now_ms),
                     "cooldown": cooldown,
                 })
@@ -704,13 +747,15 @@ impl Ticket {
                         .cooldowns
                         .cool_connection(id, now_ms, *until_ms, base, max, reason)
                 };
+                let tracker = inner.quotas.entry(id).or_default();
+                let limits = &self.account.quota;
+                // The same answer's headers may have reported this window
+                // full already (see `report_quota`): one event per window.
+                let known = tracker.exhausted_until(limits, now_ms).is_some();
                 if *exhausted {
-                    let limits = self.account.quota.clone();
-                    inner.quotas.entry(id).or_default().mark_exhausted(
-                        now_ms,
-                        Some(until),
-                        &limits,
-                    );
+                    tracker.mark_exhausted(now_ms, Some(until), limits);
+                }
+                if *exhausted && !known {
                     events.push(Event::QuotaExhausted {
                         provider: self.provider.clone(),
                         connection_id: id,

@@ -308,9 +308,12 @@ pub async fn test(
         app.store.secrets(),
     )
     .map_err(ApiError::bad_request)?;
-    let result = app
-        .upstream
-        .test_account(&provider, &account, body.model.as_deref())
-        .await;
+    let result = if account.oauth.is_some() {
+        crate::api::oauth::test_account(&app, &provider, &account, body.model.as_deref()).await
+    } else {
+        app.upstream
+            .test_account(&provider, &account, body.model.as_deref())
+            .await
+    };
     Ok(Json(result).into_response())
 }

@@ -5,11 +5,18 @@
 //! does the translation and this module only wraps and unwraps.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::{Adapter, Outgoing, Reshape, Target};
+use crate::providers::ProviderDef;
+use crate::providers::catalog::redirect_url;
+use crate::providers::oauth::TokenSet;
+use crate::providers::upstream::{error_chain, error_text};
 use crate::wire::sse::{SseSplitter, event_data, event_ranges};
 
 /// The Code Assist host Gemini CLI talks to (and Antigravity's last resort).
@@ -34,6 +41,17 @@ pub enum Flavor {
     Antigravity,
 }
 
+impl Flavor {
+    /// The flavour of a provider's adapter, when it is a Code Assist one.
+    pub fn of(adapter: Option<Adapter>) -> Option<Flavor> {
+        match adapter? {
+            Adapter::GeminiCli => Some(Flavor::GeminiCli),
+            Adapter::Antigravity => Some(Flavor::Antigravity),
+            _ => None,
+        }
+    }
+}
+
 /// `{base}/v1internal:{method}`, with `?alt=sse` for a stream.
 pub fn method_url(base: &str, method: &str, stream: bool) -> String {
     let base = base.trim_end_matches('/');
@@ -47,11 +65,16 @@ pub fn method_url(base: &str, method: &str, stream: bool) -> String {
 /// The model id the backend serves under a name the caller used. Gemini
 /// CLI's backend knows `gemini-3.5-flash` as `gemini-3-flash`
 /// (`CCPA_AI_MODEL_MAPPINGS`); Antigravity's ids churn and are discovered
-/// with `fetchAvailableModels`, so they pass unchanged.
+/// with `fetchAvailableModels`, so they pass unchanged, except the
+/// `gemini-claude-*` names CLIProxyAPI and opencode-antigravity-auth users
+/// know Antigravity's Claude models by.
 pub fn upstream_model(flavor: Flavor, model: &str) -> String {
     let model = model.strip_prefix("models/").unwrap_or(model);
     match (flavor, model) {
         (Flavor::GeminiCli, "gemini-3.5-flash") => "gemini-3-flash".to_string(),
+        (Flavor::Antigravity, alias) if alias.starts_with("gemini-claude-") => {
+            alias.trim_start_matches("gemini-").to_string()
+        }
         _ => model.to_string(),
     }
 }
@@ -514,8 +537,8 @@ impl fmt::Display for AccountError {
             ),
             AccountError::ProjectRequired => write!(
                 f,
-                "This Google account has no Code Assist project; set a Google Cloud project id \
-                 on the connection."
+                "This Google account has no Code Assist project; set GOOGLE_CLOUD_PROJECT to \
+                 your Google Cloud project id where the gateway runs, then sign in again."
             ),
             AccountError::Ineligible { message } => {
                 write!(f, "This Google account cannot use Code Assist: {message}")
@@ -587,6 +610,375 @@ pub fn classify_error(status: u16, body: &Value) -> Option<AccountError> {
         return Some(AccountError::ValidationRequired { url: None });
     }
     None
+}
+
+/// Where a sign-in keeps the account's Code Assist project in
+/// [`TokenSet::extra`]; every generate call names it.
+pub const PROJECT_KEY: &str = "project";
+/// Where a sign-in keeps the tier the account was found (or set up) on.
+pub const TIER_KEY: &str = "tier";
+
+/// The Gemini CLI release the gateway's requests look like: the one pinned
+/// in tests/cli, whose requests were captured (shared/wire-captures/cli).
+pub const GEMINI_CLI_VERSION: &str = "0.61.0";
+/// `X-Goog-Api-Client` of that release, captured in API-key mode; whether
+/// its Code Assist calls carry one is unconfirmed (doc §6), but the last
+/// working third-party client (CLIProxyAPI) sent one.
+const GEMINI_CLI_API_CLIENT: &str = "google-genai-sdk/1.30.0 gl-node/v20.20.2";
+/// The model Gemini CLI's User-Agent names before any request picked one:
+/// its default model.
+const GEMINI_CLI_DEFAULT_MODEL: &str = "gemini-2.5-pro";
+/// What Antigravity's onboarding call adds to the User-Agent, and the API
+/// client header it alone sends (CLIProxyAPI's checked headers, 2026-08).
+const ANTIGRAVITY_ONBOARD_UA_SUFFIX: &str = "google-api-nodejs-client/10.3.0";
+const ANTIGRAVITY_ONBOARD_API_CLIENT: &str = "gl-node/22.21.1";
+
+/// The Code Assist calls the gateway makes; each flavour dresses them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Generate,
+    LoadCodeAssist,
+    OnboardUser,
+}
+
+impl Call {
+    fn method(self) -> &'static str {
+        match self {
+            Call::Generate => "generateContent",
+            Call::LoadCodeAssist => "loadCodeAssist",
+            Call::OnboardUser => "onboardUser",
+        }
+    }
+}
+
+/// Node's names for this machine's OS and CPU (`process.platform`,
+/// `process.arch`), which is how Gemini CLI reports them.
+fn node_platform() -> (&'static str, &'static str) {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        "windows" => "win32",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        "x86" => "ia32",
+        other => other,
+    };
+    (os, arch)
+}
+
+/// Gemini CLI's User-Agent for a request about `model`.
+pub fn gemini_cli_user_agent(model: &str) -> String {
+    let (os, arch) = node_platform();
+    format!("GeminiCLI/{GEMINI_CLI_VERSION}/{model} ({os}; {arch}; terminal)")
+}
+
+/// Antigravity's User-Agent: the desktop hub's, as CLIProxyAPI presents it
+/// (its update manifest is the macOS arm64 one, hence the fixed platform).
+pub fn antigravity_user_agent() -> String {
+    format!("antigravity/hub/{ANTIGRAVITY_VERSION} darwin/arm64")
+}
+
+/// The headers a call carries besides the bearer token and `Content-Type`
+/// (doc §1.2 "Headers" and §2.3). Gemini CLI dresses every call alike;
+/// Antigravity's generate calls carry only the User-Agent, its setup calls
+/// `Accept: */*`, and onboarding a longer User-Agent with an API client.
+pub fn headers(flavor: Flavor, call: Call, model: &str) -> Vec<(&'static str, String)> {
+    match (flavor, call) {
+        (Flavor::GeminiCli, _) => vec![
+            ("user-agent", gemini_cli_user_agent(model)),
+            ("x-goog-api-client", GEMINI_CLI_API_CLIENT.to_string()),
+        ],
+        (Flavor::Antigravity, Call::Generate) => vec![("user-agent", antigravity_user_agent())],
+        (Flavor::Antigravity, Call::LoadCodeAssist) => vec![
+            ("user-agent", antigravity_user_agent()),
+            ("accept", "*/*".to_string()),
+        ],
+        (Flavor::Antigravity, Call::OnboardUser) => vec![
+            (
+                "user-agent",
+                format!(
+                    "{} {ANTIGRAVITY_ONBOARD_UA_SUFFIX}",
+                    antigravity_user_agent()
+                ),
+            ),
+            (
+                "x-goog-api-client",
+                ANTIGRAVITY_ONBOARD_API_CLIENT.to_string(),
+            ),
+            ("accept", "*/*".to_string()),
+        ],
+    }
+}
+
+/// The host of one generate call. Antigravity's calls move one host down
+/// [`ANTIGRAVITY_BASE_URLS`] per retry of the account, starting from the
+/// account's own, since the daily host and production fail apart. A base
+/// the user set, and Gemini CLI's one host, are used as they are. `origin`
+/// is the test override the account's base already went through.
+pub fn generate_base(
+    flavor: Flavor,
+    account_base: &str,
+    attempt: u32,
+    origin: Option<&str>,
+) -> String {
+    let account_base = account_base.trim_end_matches('/');
+    if flavor == Flavor::GeminiCli {
+        return account_base.to_string();
+    }
+    let hosts: Vec<String> = ANTIGRAVITY_BASE_URLS
+        .iter()
+        .map(|url| match origin {
+            Some(origin) => redirect_url(origin, url),
+            None => url.to_string(),
+        })
+        .collect();
+    match hosts.iter().position(|host| host == account_base) {
+        Some(start) => hosts[(start + attempt as usize) % hosts.len()].clone(),
+        None => account_base.to_string(),
+    }
+}
+
+/// One generate call of a Code Assist account: the gateway's Gemini body
+/// (which has no model: Gemini names it in the URL, so `target` brings it)
+/// wrapped in the envelope, sent to `:generateContent` or
+/// `:streamGenerateContent?alt=sse`, and unwrapped again on the way back.
+pub fn prepare(
+    provider: &ProviderDef,
+    base: &str,
+    tokens: &TokenSet,
+    body: &[u8],
+    stream: bool,
+    target: Target<'_>,
+    origin: Option<&str>,
+) -> Result<Outgoing, String> {
+    let flavor = Flavor::of(provider.adapter)
+        .ok_or_else(|| format!("{} is not a Code Assist provider", provider.name))?;
+    let Some(project) = tokens.extra.get(PROJECT_KEY).filter(|p| !p.is_empty()) else {
+        return Err(format!(
+            "this {} account has no Code Assist project (its sign-in did not finish setting it up); sign in to it again",
+            provider.name
+        ));
+    };
+    let gemini_body: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
+    let request_id = super::request_id();
+    let session_id = session_id_for(&gemini_body);
+    let wrapped = wrap_request(
+        &gemini_body,
+        &Envelope {
+            flavor,
+            model: target.model,
+            project,
+            request_id: &request_id,
+            session_id: &session_id,
+            use_credits: false,
+        },
+    );
+    let method = if stream {
+        "streamGenerateContent"
+    } else {
+        Call::Generate.method()
+    };
+    let base = generate_base(flavor, base, target.attempt, origin);
+    let url = method_url(&base, method, stream);
+    let url = reqwest::Url::parse(&url).map_err(|e| format!("bad Code Assist URL {url}: {e}"))?;
+    // The catalog's headers first, so that the flavour's own win.
+    let catalog = provider
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.clone()));
+    let mut map = HeaderMap::new();
+    for (name, value) in catalog.chain(headers(flavor, Call::Generate, target.model)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            map.insert(name, value);
+        }
+    }
+    map.insert(
+        AUTHORIZATION,
+        super::header(&format!("Bearer {}", tokens.access_token))?,
+    );
+    Ok(Outgoing {
+        url,
+        headers: map,
+        body: Bytes::from(wrapped.to_string()),
+        force_stream: false,
+        reshape: Some(Reshape::CloudCode(SseUnwrapper::new())),
+    })
+}
+
+/// How long one setup call may take.
+const SETUP_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Waits between looks at the onboarding operation: short at first, since a
+/// new account is usually ready within a second, then Gemini CLI's 5 s.
+const ONBOARD_POLL_MS: [u64; 4] = [500, 1_000, 2_000, 5_000];
+/// How long onboarding may take before the sign-in gives up on it.
+const ONBOARD_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Finishes a sign-in: finds the account's Code Assist project (setting a
+/// new account up on its default tier first) and keeps it in the token
+/// set, where every generate call reads it. An account Google will not
+/// serve fails here, with the reason, before it is saved.
+pub async fn after_login(
+    flavor: Flavor,
+    provider: &ProviderDef,
+    http: &reqwest::Client,
+    origin: Option<&str>,
+    mut tokens: TokenSet,
+) -> Result<TokenSet, String> {
+    let onboard_base = provider.base_url.trim_end_matches('/').to_string();
+    let load_base = match flavor {
+        Flavor::GeminiCli => onboard_base.clone(),
+        // Antigravity's clients ask production who the user is and onboard
+        // on the daily host (the catalog's base).
+        Flavor::Antigravity => match origin {
+            Some(origin) => redirect_url(origin, CODE_ASSIST_BASE_URL),
+            None => CODE_ASSIST_BASE_URL.to_string(),
+        },
+    };
+    let setup = Setup {
+        flavor,
+        http,
+        token: tokens.access_token.clone(),
+        load_base,
+        onboard_base,
+    };
+    let configured = configured_project(flavor);
+    let answer = setup
+        .post(
+            Call::LoadCodeAssist,
+            &load_code_assist_body(flavor, configured.as_deref()),
+        )
+        .await?;
+    let found = parse_load_code_assist(flavor, &answer, configured.as_deref())
+        .map_err(|e| e.to_string())?;
+    let (project, tier) = match found {
+        CodeAssistSetup::Ready { project, tier } => (project, tier),
+        CodeAssistSetup::Onboard { tier, project } => (setup.onboard(&tier, project).await?, tier),
+    };
+    tokens.extra.insert(PROJECT_KEY.into(), project);
+    tokens.extra.insert(TIER_KEY.into(), tier);
+    Ok(tokens)
+}
+
+/// The project a Standard or Enterprise seat's user set for Gemini CLI, from
+/// the variables Gemini CLI itself reads; the server may require one.
+fn configured_project(flavor: Flavor) -> Option<String> {
+    match flavor {
+        Flavor::GeminiCli => ["GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT_ID"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .map(|value| value.trim().to_string())
+            .find(|value| !value.is_empty()),
+        Flavor::Antigravity => None,
+    }
+}
+
+/// The setup calls of one sign-in.
+struct Setup<'a> {
+    flavor: Flavor,
+    http: &'a reqwest::Client,
+    token: String,
+    /// Where `loadCodeAssist` goes.
+    load_base: String,
+    /// Where `onboardUser` and its operation go.
+    onboard_base: String,
+}
+
+impl Setup<'_> {
+    async fn post(&self, call: Call, body: &Value) -> Result<Value, String> {
+        let base = match call {
+            Call::LoadCodeAssist => &self.load_base,
+            _ => &self.onboard_base,
+        };
+        let request = self
+            .http
+            .post(method_url(base, call.method(), false))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        self.send(call, request, call.method()).await
+    }
+
+    /// Polls the long-running onboarding operation `name`.
+    async fn operation(&self, name: &str) -> Result<Value, String> {
+        let url = format!("{}/v1internal/{name}", self.onboard_base);
+        self.send(
+            Call::OnboardUser,
+            self.http.get(url),
+            "onboardUser operation",
+        )
+        .await
+    }
+
+    /// An answer's JSON object, or the reason the call failed, in words a
+    /// user can act on when the account itself is the problem.
+    async fn send(
+        &self,
+        call: Call,
+        mut request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Value, String> {
+        request = request.bearer_auth(&self.token).timeout(SETUP_CALL_TIMEOUT);
+        for (name, value) in headers(self.flavor, call, GEMINI_CLI_DEFAULT_MODEL) {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach Code Assist ({what}): {}", error_chain(&e)))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if (200..300).contains(&status) && body.is_object() {
+            return Ok(body);
+        }
+        Err(match classify_error(status, &body) {
+            Some(account) => account.to_string(),
+            None => format!(
+                "setting up Code Assist failed at {what}: {}",
+                error_text(status, &text)
+            ),
+        })
+    }
+
+    /// Onboards the account on `tier` and waits for its managed project.
+    async fn onboard(&self, tier: &str, configured: Option<String>) -> Result<String, String> {
+        let body = onboard_user_body(self.flavor, tier, configured.as_deref());
+        let began = tokio::time::Instant::now();
+        let mut answer = self.post(Call::OnboardUser, &body).await?;
+        let mut polls = 0usize;
+        loop {
+            match parse_operation(&answer) {
+                Ok(Some(project)) => return Ok(project),
+                Ok(None) => {}
+                Err(error) => {
+                    return match (error, configured) {
+                        // Onboarding onto the user's own project names none back.
+                        (AccountError::ProjectRequired, Some(project)) => Ok(project),
+                        (error, _) => Err(error.to_string()),
+                    };
+                }
+            }
+            let wait = Duration::from_millis(ONBOARD_POLL_MS[polls.min(ONBOARD_POLL_MS.len() - 1)]);
+            if began.elapsed() + wait > ONBOARD_DEADLINE {
+                return Err(format!(
+                    "Google did not finish setting up Code Assist for this account within {} s; sign in again in a few minutes.",
+                    ONBOARD_DEADLINE.as_secs()
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            polls += 1;
+            answer = match answer["name"].as_str() {
+                Some(name) => self.operation(name).await?,
+                // No operation to look at: asking again is how CLIProxyAPI waits.
+                None => self.post(Call::OnboardUser, &body).await?,
+            };
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1043,5 +1435,143 @@ mod tests {
                 url: Some("https://example.test/verify".into())
             })
         );
+    }
+
+    #[test]
+    fn antigravity_claude_aliases_map_to_their_ids() {
+        assert_eq!(
+            upstream_model(Flavor::Antigravity, "gemini-claude-sonnet-4-6"),
+            "claude-sonnet-4-6"
+        );
+        assert_eq!(
+            upstream_model(Flavor::Antigravity, "gemini-3-flash"),
+            "gemini-3-flash"
+        );
+        assert_eq!(
+            upstream_model(Flavor::GeminiCli, "gemini-claude-x"),
+            "gemini-claude-x"
+        );
+    }
+
+    #[test]
+    fn antigravity_moves_down_its_hosts_on_retries_and_gemini_cli_stays() {
+        let daily = ANTIGRAVITY_BASE_URLS[0];
+        assert_eq!(generate_base(Flavor::Antigravity, daily, 0, None), daily);
+        assert_eq!(
+            generate_base(Flavor::Antigravity, daily, 1, None),
+            CODE_ASSIST_BASE_URL
+        );
+        assert_eq!(generate_base(Flavor::Antigravity, daily, 2, None), daily);
+        // Under the test override the list moves with the account's base.
+        let origin = "http://127.0.0.1:9";
+        let moved = redirect_url(origin, daily);
+        assert_eq!(
+            generate_base(Flavor::Antigravity, &moved, 1, Some(origin)),
+            redirect_url(origin, CODE_ASSIST_BASE_URL)
+        );
+        // A base the user chose is kept.
+        assert_eq!(
+            generate_base(Flavor::Antigravity, "https://proxy.example/", 1, None),
+            "https://proxy.example"
+        );
+        assert_eq!(
+            generate_base(Flavor::GeminiCli, CODE_ASSIST_BASE_URL, 3, None),
+            CODE_ASSIST_BASE_URL
+        );
+    }
+
+    #[test]
+    fn each_flavour_dresses_its_calls() {
+        let gc = headers(Flavor::GeminiCli, Call::Generate, "gemini-2.5-pro");
+        let ua = &gc[0].1;
+        assert!(ua.starts_with("GeminiCLI/0.61.0/gemini-2.5-pro ("), "{ua}");
+        assert!(ua.ends_with("; terminal)"), "{ua}");
+        assert_eq!(
+            gc[1],
+            ("x-goog-api-client", GEMINI_CLI_API_CLIENT.to_string())
+        );
+        assert_eq!(
+            headers(Flavor::Antigravity, Call::Generate, "x"),
+            vec![(
+                "user-agent",
+                "antigravity/hub/2.9.1 darwin/arm64".to_string()
+            )]
+        );
+        let onboard = headers(Flavor::Antigravity, Call::OnboardUser, "x");
+        assert_eq!(
+            onboard[0].1,
+            "antigravity/hub/2.9.1 darwin/arm64 google-api-nodejs-client/10.3.0"
+        );
+        assert!(onboard.contains(&("x-goog-api-client", "gl-node/22.21.1".to_string())));
+        assert!(
+            headers(Flavor::Antigravity, Call::LoadCodeAssist, "x")
+                .contains(&("accept", "*/*".to_string()))
+        );
+    }
+
+    fn signed_in(project: Option<&str>) -> TokenSet {
+        TokenSet {
+            access_token: "ya29.token".into(),
+            refresh_token: Some("1//refresh".into()),
+            expires_at_ms: None,
+            email: None,
+            account_id: None,
+            api_base: None,
+            plan: None,
+            obtained_at_ms: 0,
+            extra: project
+                .map(|p| [(PROJECT_KEY.to_string(), p.to_string())].into())
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn prepare_wraps_the_gemini_body_for_the_account_and_unwraps_the_answer() {
+        let catalog = crate::providers::Catalog::builtin().unwrap();
+        let provider = catalog.get("gemini-cli").unwrap();
+        let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).to_string();
+        let target = Target {
+            model: "gemini-3.5-flash",
+            attempt: 0,
+        };
+        let call = |tokens: &TokenSet, provider: &ProviderDef, stream| {
+            prepare(
+                provider,
+                &provider.base_url,
+                tokens,
+                body.as_bytes(),
+                stream,
+                target,
+                None,
+            )
+        };
+        let out = call(&signed_in(Some("proj-9")), provider, true).unwrap();
+        assert_eq!(
+            out.url.as_str(),
+            "https://cloudcode-pa.googleapis.com/v1internal:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(out.headers["authorization"], "Bearer ya29.token");
+        assert!(
+            out.headers["user-agent"]
+                .to_str()
+                .unwrap()
+                .starts_with("GeminiCLI/0.61.0/gemini-3.5-flash (")
+        );
+        let sent: Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(sent["model"], "gemini-3-flash");
+        assert_eq!(sent["project"], "proj-9");
+        assert_eq!(sent["request"]["contents"][0]["parts"][0]["text"], "hi");
+        assert!(matches!(out.reshape, Some(Reshape::CloudCode(_))));
+        assert!(!out.force_stream);
+
+        let whole = call(&signed_in(Some("proj-9")), provider, false).unwrap();
+        assert_eq!(
+            whole.url.as_str(),
+            "https://cloudcode-pa.googleapis.com/v1internal:generateContent"
+        );
+        let error = call(&signed_in(None), provider, false).unwrap_err();
+        assert!(error.contains("sign in to it again"), "{error}");
+        let openai = catalog.get("openai").unwrap();
+        assert!(call(&signed_in(Some("p")), openai, false).is_err());
     }
 }

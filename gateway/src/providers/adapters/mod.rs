@@ -1,7 +1,10 @@
 //! Per-provider request and response shaping for subscription and OAuth providers: the URL, the headers and the body rules each one's own CLI follows.
 
 pub mod cloud_code;
+pub mod convert;
+pub mod copilot;
 pub mod kiro;
+pub mod limits;
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
@@ -33,6 +36,15 @@ pub enum Adapter {
     Codex,
     /// GitHub Copilot's API with a Copilot token.
     Copilot,
+    /// Google's Cloud Code Assist with a Gemini CLI sign-in.
+    GeminiCli,
+    /// Google's Cloud Code Assist with an Antigravity sign-in.
+    Antigravity,
+    /// Kiro's `generateAssistantResponse` (AWS CodeWhisperer) with an AWS
+    /// Builder ID token: its own body, answered as an AWS event stream.
+    Kiro,
+    /// Cline's OpenAI-compatible API with a Cline token (`workos:` bearer).
+    Cline,
 }
 
 /// One upstream call, ready to send.
@@ -59,6 +71,8 @@ pub enum Reshape {
         encoder: Box<StreamEncoder>,
         format: WireFormat,
     },
+    /// An answer in another wire format than the declared one.
+    Convert(Box<convert::AnswerConverter>),
 }
 
 impl std::fmt::Debug for Reshape {
@@ -66,6 +80,7 @@ impl std::fmt::Debug for Reshape {
         f.write_str(match self {
             Reshape::CloudCode(_) => "Reshape::CloudCode",
             Reshape::Kiro { .. } => "Reshape::Kiro",
+            Reshape::Convert(_) => "Reshape::Convert",
         })
     }
 }
@@ -83,6 +98,7 @@ impl Reshape {
     /// The declared format's bytes for one upstream chunk.
     pub fn push(&mut self, chunk: &[u8]) -> Bytes {
         match self {
+            Reshape::Convert(converter) => converter.push(chunk),
             Reshape::CloudCode(unwrapper) => Bytes::from(unwrapper.push(chunk)),
             Reshape::Kiro {
                 decoder, encoder, ..
@@ -99,6 +115,7 @@ impl Reshape {
     /// What is left when the upstream ends.
     pub fn finish(&mut self) -> Bytes {
         match self {
+            Reshape::Convert(converter) => converter.finish(),
             Reshape::CloudCode(unwrapper) => Bytes::from(unwrapper.finish()),
             Reshape::Kiro {
                 decoder, encoder, ..
@@ -114,6 +131,7 @@ impl Reshape {
     /// A whole answer in the declared format from the upstream's whole body.
     pub fn whole(self, body: &[u8]) -> Result<Bytes, String> {
         match self {
+            Reshape::Convert(converter) => converter.whole(body),
             Reshape::CloudCode(_) => {
                 let value: Value = serde_json::from_slice(body)
                     .map_err(|e| format!("the upstream answer is not JSON: {e}"))?;
@@ -146,10 +164,40 @@ pub async fn after_login(
     origin: Option<&str>,
     tokens: TokenSet,
 ) -> Result<TokenSet, String> {
-    let _ = (http, origin);
     match provider.adapter {
-        None | Some(Adapter::ClaudeCode | Adapter::Codex | Adapter::Copilot) => Ok(tokens),
+        None | Some(Adapter::ClaudeCode | Adapter::Codex) => Ok(tokens),
+        Some(Adapter::Copilot) => {
+            Ok(copilot::learn_models(http, origin, &provider.headers, tokens).await)
+        }
+        Some(Adapter::GeminiCli) => {
+            let flavor = cloud_code::Flavor::GeminiCli;
+            cloud_code::after_login(flavor, provider, http, origin, tokens).await
+        }
+        Some(Adapter::Antigravity) => {
+            let flavor = cloud_code::Flavor::Antigravity;
+            cloud_code::after_login(flavor, provider, http, origin, tokens).await
+        }
+        Some(Adapter::Kiro) => kiro_account(provider, http, tokens).await,
+        Some(Adapter::Cline) => {
+            let Some(def) = &provider.oauth else {
+                return Ok(tokens);
+            };
+            crate::providers::oauth::cline::register(http, def, tokens)
+                .await
+                .map_err(|e| format!("Cline did not accept the sign-in: {}", e.message))
+        }
     }
+}
+
+/// What one call is for, beyond its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The candidate's upstream model: a Gemini body does not name it
+    /// (Gemini puts it in the URL).
+    pub model: &'a str,
+    /// How many times this account was already tried for this request
+    /// (Antigravity moves to its next host on a retry).
+    pub attempt: u32,
 }
 
 /// Shapes a body already in the provider's format for an OAuth account.
@@ -161,6 +209,7 @@ pub fn prepare(
     tokens: &TokenSet,
     body: Bytes,
     stream: bool,
+    target: Target<'_>,
     origin: Option<&str>,
 ) -> Result<Outgoing, String> {
     let base = match &tokens.api_base {
@@ -177,6 +226,9 @@ pub fn prepare(
         WireFormat::Openai => "/chat/completions",
         WireFormat::Anthropic => "/messages",
         WireFormat::Responses => "/responses",
+        WireFormat::Gemini if cloud_code::Flavor::of(provider.adapter).is_some() => {
+            return cloud_code::prepare(provider, &base, tokens, &body, stream, target, origin);
+        }
         WireFormat::Gemini => {
             return Err(format!(
                 "{} speaks the Gemini format through an adapter this gateway does not have yet",
@@ -186,20 +238,9 @@ pub fn prepare(
     };
     let mut url = reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/')))
         .map_err(|e| format!("bad API base {base}: {e}"))?;
-    let mut headers = HeaderMap::new();
-    for (name, value) in &provider.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    headers.insert(
-        AUTHORIZATION,
-        header(&format!("Bearer {}", tokens.access_token))?,
-    );
+    let mut headers = provider_headers(provider, tokens)?;
     let mut force_stream = false;
+    let mut reshape = None;
     let body = match provider.adapter {
         None => body,
         Some(Adapter::ClaudeCode) => {
@@ -224,7 +265,40 @@ pub fn prepare(
             headers.insert("x-request-id", header(&request_id())?);
             let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             headers.insert("x-initiator", HeaderValue::from_static(initiator(&parsed)));
-            body
+            if copilot::needs_responses(tokens, target.model) {
+                // This model answers only on /responses: ask there, and
+                // read its answer back as the declared format.
+                url = reqwest::Url::parse(&format!("{}/responses", base.trim_end_matches('/')))
+                    .map_err(|e| format!("bad API base {base}: {e}"))?;
+                let request = codec::decode_request(provider.format, &parsed)
+                    .map_err(|e| format!("the request cannot be read: {e}"))?;
+                reshape = Some(Reshape::Convert(Box::new(convert::AnswerConverter::new(
+                    WireFormat::Responses,
+                    provider.format,
+                ))));
+                Bytes::from(codec::encode_request(WireFormat::Responses, &request).to_string())
+            } else {
+                body
+            }
+        }
+        Some(Adapter::Cline) => {
+            // Cline's API verifies the token with WorkOS when told so.
+            headers.insert(
+                AUTHORIZATION,
+                header(&format!("Bearer workos:{}", tokens.access_token))?,
+            );
+            headers.insert("x-task-id", header(&request_id())?);
+            // Cline's whole answers are unreliable (an envelope, or nothing
+            // at all), so it is always asked to stream.
+            force_stream = !stream;
+            edit_json(&body, stream_with_usage)?
+        }
+        Some(Adapter::Kiro) => return kiro_outgoing(provider, account, tokens, &body),
+        Some(Adapter::GeminiCli | Adapter::Antigravity) => {
+            return Err(format!(
+                "{} wraps Gemini bodies for Code Assist; its catalog format must be gemini",
+                provider.name
+            ));
         }
     };
     Ok(Outgoing {
@@ -232,8 +306,167 @@ pub fn prepare(
         headers,
         body,
         force_stream,
-        reshape: None,
+        reshape,
     })
+}
+
+/// The provider's fixed headers and the account's bearer token.
+fn provider_headers(provider: &ProviderDef, tokens: &TokenSet) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &provider.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(
+        AUTHORIZATION,
+        header(&format!("Bearer {}", tokens.access_token))?,
+    );
+    Ok(headers)
+}
+
+/// Kiro's call: the prepared body (in the declared format) decoded to IR
+/// and re-encoded as a `conversationState`, its answer re-encoded from the
+/// AWS event stream into the declared format.
+///
+/// Builder ID accounts have no profile ARN (docs/oauth §1.6), so the body
+/// names none and the API is the catalog's `q.us-east-1` host, the region
+/// an ARN would otherwise choose.
+fn kiro_outgoing(
+    provider: &ProviderDef,
+    account: &Account,
+    tokens: &TokenSet,
+    body: &[u8],
+) -> Result<Outgoing, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
+    let request = codec::decode_request(provider.format, &value)
+        .map_err(|e| format!("the request cannot be read for Kiro: {e}"))?;
+    let body = kiro::encode_request(&request, None, &conversation_id(account.id, &request));
+    let base = account.base_url.trim_end_matches('/');
+    let url = reqwest::Url::parse(&format!("{base}/generateAssistantResponse"))
+        .map_err(|e| format!("bad API base {base}: {e}"))?;
+    let mut headers = provider_headers(provider, tokens)?;
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    headers.insert("amz-sdk-invocation-id", header(&request_id())?);
+    headers.insert(
+        "amz-sdk-request",
+        HeaderValue::from_static("attempt=1; max=3"),
+    );
+    let context = provider
+        .model(&request.model)
+        .and_then(|m| m.context)
+        .unwrap_or(kiro::DEFAULT_CONTEXT_WINDOW);
+    let response_id = format!("msg_{}", request_id().replace('-', ""));
+    let decoder = kiro::EventStreamDecoder::new(response_id, request.model.clone())
+        .with_context_window(context);
+    Ok(Outgoing {
+        url,
+        headers,
+        body: Bytes::from(body.to_string()),
+        // Kiro always answers with an event stream; a whole answer is built
+        // from it by the reshape, not by collecting SSE.
+        force_stream: false,
+        reshape: Some(Reshape::kiro(provider.format, decoder)),
+    })
+}
+
+/// Kiro's `conversationId`, the same for every turn of one conversation
+/// of one account: a UUID-shaped digest of the account and the messages up
+/// to the first user turn, which a growing conversation keeps.
+fn conversation_id(account_id: i64, request: &crate::translate::ir::Request) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(account_id.to_le_bytes());
+    for message in &request.messages {
+        digest.update(serde_json::to_vec(message).unwrap_or_default());
+        if message.role == crate::translate::ir::Role::User {
+            break;
+        }
+    }
+    let hex = hex::encode(digest.finalize());
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Names a Kiro account after sign-in: its email and plan, from the usage
+/// limits Kiro's IDE reads (`isEmailRequired` asks for the email). Without
+/// a profile ARN the resource type is left out (kiro.rs does the same).
+async fn kiro_account(
+    provider: &ProviderDef,
+    http: &reqwest::Client,
+    mut tokens: TokenSet,
+) -> Result<TokenSet, String> {
+    let base = provider.base_url.trim_end_matches('/');
+    let url = format!("{base}/getUsageLimits?origin=AI_EDITOR&isEmailRequired=true");
+    let headers = provider_headers(provider, &tokens)?;
+    let answer = http
+        .get(&url)
+        .headers(headers)
+        .header(ACCEPT, "application/json")
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await;
+    let response = match answer {
+        Ok(response) => response,
+        // The email is only a label: an account Kiro could not describe
+        // still serves.
+        Err(e) => {
+            tracing::warn!(error = %e, "Kiro usage limits unreachable after sign-in");
+            return Ok(tokens);
+        }
+    };
+    let status = response.status().as_u16();
+    let body: Value = match response.bytes().await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    match status {
+        200 => {
+            let text = |pointer: &str| {
+                body.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            tokens.email = text("/userInfo/email").or(tokens.email);
+            tokens.plan = text("/subscriptionInfo/subscriptionTitle").or(tokens.plan);
+            Ok(tokens)
+        }
+        // Kiro refuses suspended accounts with 403: such an account cannot
+        // serve, so the sign-in says so now rather than on every request.
+        401 | 403 => Err(format!(
+            "Kiro refused this account ({status}): {}",
+            body.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given")
+        )),
+        _ => {
+            tracing::warn!(status, "Kiro usage limits failed after sign-in");
+            Ok(tokens)
+        }
+    }
+}
+
+/// Asks an OpenAI-compatible upstream to stream, with the usage chunk.
+fn stream_with_usage(body: &mut Value) {
+    let Some(object) = body.as_object_mut() else {
+        return;
+    };
+    object.insert("stream".into(), Value::Bool(true));
+    object.insert("stream_options".into(), json!({"include_usage": true}));
 }
 
 fn header(value: &str) -> Result<HeaderValue, String> {
@@ -394,6 +627,46 @@ mod tests {
             ),
             "agent"
         );
+    }
+
+    #[test]
+    fn a_kiro_conversation_keeps_its_id_as_it_grows_and_accounts_do_not_share_it() {
+        use crate::translate::ir::{Message, Part, Request, Role};
+        let message = |role, text: &str| Message {
+            role,
+            parts: vec![Part::text(text)],
+        };
+        let mut request = Request {
+            model: "claude-sonnet-4-5".into(),
+            messages: vec![
+                message(Role::System, "Be brief."),
+                message(Role::User, "hi"),
+            ],
+            tools: Vec::new(),
+            tool_choice: None,
+            max_tokens: None,
+            temperature: None,
+            top_p: None,
+            stop: Vec::new(),
+            stream: false,
+            reasoning_budget: None,
+            reasoning_effort: None,
+            response_format: None,
+        };
+        let first = conversation_id(1, &request);
+        request.messages.push(message(Role::Assistant, "Hello."));
+        request.messages.push(message(Role::User, "again"));
+        assert_eq!(conversation_id(1, &request), first);
+        assert_ne!(conversation_id(2, &request), first);
+        assert_eq!(first.len(), 36);
+    }
+
+    #[test]
+    fn a_forced_stream_asks_for_usage() {
+        let mut body = json!({"model": "m", "stream": false});
+        stream_with_usage(&mut body);
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
     }
 
     #[test]

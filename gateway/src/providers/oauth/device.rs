@@ -1,9 +1,11 @@
-//! RFC 8628 device authorization: asking for a user code, and reading each poll answer (pending, slow down, denied, expired, or tokens) in the shapes GitHub, Kimi, Qwen and WorkOS use.
+//! RFC 8628 device authorization: asking for a user code, and reading each poll answer (pending, slow down, denied, expired, or tokens) in the shapes GitHub, Kimi, Qwen and WorkOS use; Kilo's and AWS SSO's variants are dispatched to their own modules.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::token::{TokenError, post_params, read_answer};
-use super::{OAuthDef, TokenSet, oauth_error};
+use super::{DeviceDialect, OAuthDef, TokenSet, aws_sso, kilo, oauth_error};
 
 /// The grant type of a device-code poll.
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -19,6 +21,9 @@ pub struct DeviceStart {
     pub verification_uri_complete: Option<String>,
     pub expires_in_secs: u64,
     pub interval_secs: u64,
+    /// What the polls need beyond the device code, and the account keeps
+    /// (AWS SSO: the client registered for this login, and its region).
+    pub extra: BTreeMap<String, String>,
 }
 
 /// One poll's verdict.
@@ -42,6 +47,11 @@ pub async fn start(
     let Some(url) = &def.device_url else {
         return Err("the catalog names no device authorization URL".into());
     };
+    match def.device_dialect {
+        DeviceDialect::Rfc8628 | DeviceDialect::Workos => {}
+        DeviceDialect::Kilo => return kilo::start(http, def, url).await,
+        DeviceDialect::AwsSso => return aws_sso::start(http, def, url).await,
+    }
     let mut params = vec![("client_id", def.client_id())];
     if !def.scopes.is_empty() {
         params.push(("scope", def.scope()));
@@ -72,6 +82,7 @@ pub fn read_start(status: u16, body: &Value) -> Result<DeviceStart, String> {
             verification_uri_complete: text("verification_uri_complete"),
             expires_in_secs: number("expires_in").unwrap_or(900),
             interval_secs: number("interval").unwrap_or(5).max(1),
+            extra: BTreeMap::new(),
         }),
         _ => {
             let (code, description) = oauth_error(body).unwrap_or_default();
@@ -96,6 +107,13 @@ pub async fn poll(
     interval_secs: u64,
     now_ms: i64,
 ) -> Poll {
+    match def.device_dialect {
+        DeviceDialect::Rfc8628 | DeviceDialect::Workos => {}
+        DeviceDialect::Kilo => return kilo::poll(http, def, start, now_ms).await,
+        DeviceDialect::AwsSso => {
+            return aws_sso::poll(http, def, start, interval_secs, now_ms).await;
+        }
+    }
     let mut params = vec![
         ("grant_type", DEVICE_GRANT.to_string()),
         ("device_code", start.device_code.clone()),
@@ -108,7 +126,13 @@ pub async fn poll(
         params.push(("client_secret", secret));
     }
     match post_params(http, def, &def.token_url, def.token_body, &params).await {
-        Ok((status, body)) => read_poll(status, &body, interval_secs, now_ms),
+        Ok((status, body)) => read_poll(
+            status,
+            &body,
+            interval_secs,
+            def.device_dialect.slow_down_step_secs(),
+            now_ms,
+        ),
         // A network blip is not a verdict: poll again.
         Err(e) => {
             tracing::debug!(error = %e, "device poll failed; polling again");
@@ -119,7 +143,14 @@ pub async fn poll(
 
 /// Reads one poll answer. GitHub answers errors with HTTP 200, Kimi and
 /// Qwen with 400, Qwen's `slow_down` with 429: the `error` field decides.
-pub fn read_poll(status: u16, body: &Value, interval_secs: u64, now_ms: i64) -> Poll {
+/// A `slow_down` that names no longer interval adds `slow_down_step` s.
+pub fn read_poll(
+    status: u16,
+    body: &Value,
+    interval_secs: u64,
+    slow_down_step: u64,
+    now_ms: i64,
+) -> Poll {
     if let Some((code, description)) = oauth_error(body) {
         return match code.as_str() {
             "authorization_pending" => Poll::Pending,
@@ -128,7 +159,7 @@ pub fn read_poll(status: u16, body: &Value, interval_secs: u64, now_ms: i64) -> 
                 Poll::SlowDown(
                     asked
                         .filter(|&i| i > interval_secs)
-                        .unwrap_or(interval_secs + SLOW_DOWN_STEP_SECS),
+                        .unwrap_or(interval_secs + slow_down_step),
                 )
             }
             "expired_token" => Poll::Expired,
@@ -161,29 +192,60 @@ mod tests {
     #[test]
     fn reads_github_answers_that_all_come_with_200() {
         assert_eq!(
-            read_poll(200, &json!({"error": "authorization_pending"}), 5, 0),
+            read_poll(
+                200,
+                &json!({"error": "authorization_pending"}),
+                5,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::Pending
         );
         assert_eq!(
-            read_poll(200, &json!({"error": "slow_down", "interval": 10}), 5, 0),
+            read_poll(
+                200,
+                &json!({"error": "slow_down", "interval": 10}),
+                5,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::SlowDown(10)
         );
         assert_eq!(
-            read_poll(200, &json!({"error": "slow_down"}), 5, 0),
+            read_poll(
+                200,
+                &json!({"error": "slow_down"}),
+                5,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::SlowDown(10)
         );
         assert_eq!(
-            read_poll(200, &json!({"error": "expired_token"}), 5, 0),
+            read_poll(
+                200,
+                &json!({"error": "expired_token"}),
+                5,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::Expired
         );
         assert!(matches!(
-            read_poll(200, &json!({"error": "access_denied"}), 5, 0),
+            read_poll(
+                200,
+                &json!({"error": "access_denied"}),
+                5,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::Denied(_)
         ));
         match read_poll(
             200,
             &json!({"access_token": "gho_x", "token_type": "bearer"}),
             5,
+            SLOW_DOWN_STEP_SECS,
             0,
         ) {
             Poll::Done(t) => assert_eq!(t.access_token, "gho_x"),
@@ -194,17 +256,38 @@ mod tests {
     #[test]
     fn reads_qwen_and_kimi_statuses() {
         assert_eq!(
-            read_poll(400, &json!({"error": "authorization_pending"}), 2, 0),
+            read_poll(
+                400,
+                &json!({"error": "authorization_pending"}),
+                2,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::Pending
         );
         assert_eq!(
-            read_poll(429, &json!({"error": "slow_down"}), 2, 0),
+            read_poll(
+                429,
+                &json!({"error": "slow_down"}),
+                2,
+                SLOW_DOWN_STEP_SECS,
+                0
+            ),
             Poll::SlowDown(7)
         );
         assert!(matches!(
-            read_poll(400, &json!({"error": "invalid_client", "error_description": "bad"}), 2, 0),
+            read_poll(400, &json!({"error": "invalid_client", "error_description": "bad"}), 2, SLOW_DOWN_STEP_SECS, 0),
             Poll::Failed(m) if m == "invalid_client: bad"
         ));
+    }
+
+    #[test]
+    fn workos_slows_down_by_one_second() {
+        let step = DeviceDialect::Workos.slow_down_step_secs();
+        assert_eq!(
+            read_poll(400, &json!({"error": "slow_down"}), 5, step, 0),
+            Poll::SlowDown(6)
+        );
     }
 
     #[test]

@@ -149,6 +149,7 @@ mod tests {
                     verification_uri_complete: None,
                     expires_in_secs: 900,
                     interval_secs: 5,
+                    extra: Default::default(),
                 },
                 verifier: None,
                 interval_secs: 5,

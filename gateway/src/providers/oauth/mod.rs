@@ -1,7 +1,10 @@
 //! OAuth logins for subscription and free-tier providers: the catalog's description of each login, the token set an account holds, and the flows that obtain and refresh it.
 
+pub mod aws_sso;
+pub mod cline;
 pub mod device;
 pub mod id_token;
+pub mod kilo;
 pub mod login;
 pub mod pkce;
 pub mod session;
@@ -37,6 +40,36 @@ pub enum Flow {
     Device,
 }
 
+/// Which device-authorization protocol a `device` login speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceDialect {
+    /// RFC 8628 as written (GitHub, Kimi, Qwen): `slow_down` adds 5 s.
+    #[default]
+    Rfc8628,
+    /// WorkOS (Cline): RFC 8628 form bodies, but Cline's client adds only
+    /// 1 s on `slow_down`.
+    Workos,
+    /// Kilo's own: `POST` for a code, then `GET {token_url}/{code}` answered
+    /// by status (202 pending, 200 approved, 403 denied, 410 expired).
+    Kilo,
+    /// AWS SSO OIDC (Kiro's Builder ID): register a public client first,
+    /// then camelCase JSON device authorization and `CreateToken` polls.
+    AwsSso,
+}
+
+impl DeviceDialect {
+    /// How many seconds a `slow_down` adds to the poll interval.
+    pub fn slow_down_step_secs(self) -> u64 {
+        match self {
+            DeviceDialect::Workos => 1,
+            DeviceDialect::Rfc8628 | DeviceDialect::Kilo | DeviceDialect::AwsSso => {
+                device::SLOW_DOWN_STEP_SECS
+            }
+        }
+    }
+}
+
 /// How the token endpoint wants its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +91,12 @@ pub enum RefreshKind {
     CopilotExchange,
     /// The login gives a long-lived token with nothing to refresh it with.
     None,
+    /// AWS SSO OIDC `CreateToken` with `grantType: refresh_token`, signed
+    /// by the client the login registered (kept in the token set's extra).
+    AwsSso,
+    /// Cline's own refresh endpoint (`refresh_url`): camelCase JSON in,
+    /// its `{success, data}` envelope out.
+    Cline,
 }
 
 /// A provider's login, as the catalog describes it.
@@ -65,7 +104,9 @@ pub enum RefreshKind {
 #[serde(deny_unknown_fields)]
 pub struct OAuthDef {
     pub flow: Flow,
-    /// The public client id the provider's own CLI ships.
+    /// The public client id the provider's own CLI ships; empty for logins
+    /// that have none (Kilo) or register one per sign-in (AWS SSO).
+    #[serde(default)]
     pub client_id: String,
     /// An environment variable that replaces `client_id` (for a client
     /// registered by the user, e.g. for a remote server).
@@ -105,6 +146,20 @@ pub struct OAuthDef {
     /// Send PKCE on a device flow too (Qwen).
     #[serde(default)]
     pub device_pkce: bool,
+    /// The device flow's protocol, for providers that bend RFC 8628.
+    #[serde(default)]
+    pub device_dialect: DeviceDialect,
+    /// AWS SSO OIDC: where a public client is registered before each login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register_url: Option<String>,
+    /// AWS SSO OIDC: the identity portal the login is for (Builder ID:
+    /// `https://view.awsapps.com/start`). A value sent, not a URL called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_url: Option<String>,
+    /// Where refreshes go when not to `token_url` (Cline refreshes at its
+    /// own API, not at WorkOS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_url: Option<String>,
     /// Extra query parameters of the authorize URL.
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
@@ -118,7 +173,8 @@ pub struct OAuthDef {
     /// token answer names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_url: Option<String>,
-    /// Copilot: the URL that trades the GitHub token for an API token.
+    /// The URL that trades the login's token for the provider's own:
+    /// Copilot's API token, Cline's registration of WorkOS tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_url: Option<String>,
 }
@@ -147,6 +203,8 @@ impl OAuthDef {
             self.device_url.as_mut(),
             self.userinfo_url.as_mut(),
             self.exchange_url.as_mut(),
+            self.register_url.as_mut(),
+            self.refresh_url.as_mut(),
         ]
         .into_iter()
         .flatten()

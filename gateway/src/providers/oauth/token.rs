@@ -1,11 +1,12 @@
-//! Calls to a provider's token endpoint: exchanging an authorization code, refreshing, Copilot's token exchange, and reading any provider's token answer into a [`TokenSet`].
+//! Calls to a provider's token endpoint: exchanging an authorization code, refreshing (dispatching to AWS SSO's and Cline's own refresh calls), Copilot's token exchange, and reading any provider's token answer into a [`TokenSet`].
 
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value, json};
 
-use super::{BodyEncoding, OAuthDef, TokenSet, id_token, oauth_error};
+use super::{BodyEncoding, OAuthDef, RefreshKind, TokenSet, id_token, oauth_error};
+use crate::routing::classify::parse_rfc3339_ms;
 
 /// How long one token call may take.
 const TOKEN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,7 +22,7 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    fn transient(message: String) -> TokenError {
+    pub(super) fn transient(message: String) -> TokenError {
         TokenError {
             permanent: false,
             message,
@@ -38,25 +39,56 @@ pub(super) async fn post_params(
     encoding: BodyEncoding,
     params: &[(&str, String)],
 ) -> Result<(u16, Value), String> {
-    let mut request = http
-        .post(url)
-        .header(ACCEPT, "application/json")
-        .timeout(TOKEN_CALL_TIMEOUT);
-    for (name, value) in &def.token_headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    request = match encoding {
-        BodyEncoding::Form => request.form(params),
+    let request = match encoding {
+        BodyEncoding::Form => token_request(http, def, reqwest::Method::POST, url).form(params),
         BodyEncoding::Json => {
             let body: Map<String, Value> = params
                 .iter()
                 .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
                 .collect();
-            request
-                .header(CONTENT_TYPE, "application/json")
-                .body(Value::Object(body).to_string())
+            return post_json(http, def, url, &Value::Object(body)).await;
         }
     };
+    send(request, url).await
+}
+
+/// Posts a JSON body (for bodies that are not flat strings: AWS's
+/// `RegisterClient` takes arrays) to a token-side endpoint.
+pub(super) async fn post_json(
+    http: &reqwest::Client,
+    def: &OAuthDef,
+    url: &str,
+    body: &Value,
+) -> Result<(u16, Value), String> {
+    let request = token_request(http, def, reqwest::Method::POST, url)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_string());
+    send(request, url).await
+}
+
+/// A call with what every token-side call carries: JSON accepted, the
+/// provider's token headers, a time limit.
+pub(super) fn token_request(
+    http: &reqwest::Client,
+    def: &OAuthDef,
+    method: reqwest::Method,
+    url: &str,
+) -> reqwest::RequestBuilder {
+    let mut request = http
+        .request(method, url)
+        .header(ACCEPT, "application/json")
+        .timeout(TOKEN_CALL_TIMEOUT);
+    for (name, value) in &def.token_headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    request
+}
+
+/// Sends a token-side call; its status and JSON.
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(u16, Value), String> {
     let response = request.send().await.map_err(|e| {
         format!(
             "cannot reach {url}: {}",
@@ -130,8 +162,17 @@ pub async fn refresh(
             message: "the account has no refresh token; sign in again".into(),
         });
     };
-    if def.refresh == super::RefreshKind::CopilotExchange {
-        return copilot_exchange(http, def, &refresh_token, current, now_ms).await;
+    match def.refresh {
+        RefreshKind::CopilotExchange => {
+            return copilot_exchange(http, def, &refresh_token, current, now_ms).await;
+        }
+        RefreshKind::AwsSso => {
+            return super::aws_sso::refresh(http, def, &refresh_token, current, now_ms).await;
+        }
+        RefreshKind::Cline => {
+            return super::cline::refresh(http, def, &refresh_token, current, now_ms).await;
+        }
+        RefreshKind::RefreshToken | RefreshKind::None => {}
     }
     let mut params = vec![
         ("grant_type", "refresh_token".to_string()),
@@ -270,7 +311,7 @@ pub fn read_answer(
         .or_else(|| {
             data.get("expiresAt")
                 .and_then(Value::as_str)
-                .and_then(httpdate_iso)
+                .and_then(parse_rfc3339_ms)
         });
     let email = claims.as_ref().and_then(id_token::email).or_else(|| {
         string_at(
@@ -306,29 +347,6 @@ fn string_at(value: &Value, pointers: &[&str]) -> Option<String> {
         .find_map(|p| value.pointer(p).and_then(Value::as_str))
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-}
-
-/// An RFC 3339 time (`2026-08-22T12:00:00.000Z`) in ms since the epoch.
-fn httpdate_iso(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z');
-    let mut t = time.split(':');
-    let (h, min) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + min * 60) as f64 * 1000.0 + sec * 1000.0) as i64)
 }
 
 /// Whether a token endpoint's refusal means the grant itself is dead.
