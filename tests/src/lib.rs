@@ -1,6 +1,7 @@
 //! Test harness: a real gateway on an ephemeral port, a temp data dir, mock upstreams, and the built binaries.
 
 pub mod mock;
+pub mod oauth;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,33 +2,10 @@
 
 use std::time::Duration;
 
-use omniroute_tests::mock::oauth::{DeviceStep, OAuthMock};
-use omniroute_tests::{TEST_KEY, TestGateway, json_of};
+use omniroute_tests::mock::oauth::DeviceStep;
+use omniroute_tests::oauth::{advance, chat, config, connection_in_state, start, start_login};
+use omniroute_tests::{TestGateway, json_of};
 use serde_json::{Value, json};
-
-/// A gateway with nothing but its key: every account comes from a sign-in.
-fn config() -> String {
-    format!("[[api_keys]]\nname = \"ci\"\nkey = \"{TEST_KEY}\"\nmodels = [\"*\"]\n")
-}
-
-async fn start() -> (OAuthMock, TestGateway) {
-    let mock = OAuthMock::start().await;
-    let gw = TestGateway::start_with_upstream(&config(), &mock.origin()).await;
-    (mock, gw)
-}
-
-/// Starts a sign-in; the answer's JSON.
-async fn start_login(gw: &TestGateway, provider: &str, body: Value) -> Value {
-    json_of(
-        gw.post(&format!("/api/oauth/{provider}/start"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await
-}
 
 /// Signs in to Codex in manual mode: the browser's final URL is pasted
 /// back (no loopback port needed).
@@ -60,14 +37,6 @@ async fn codex_manual_login(gw: &TestGateway) -> Value {
     .await;
     assert_eq!(done["status"], "done", "{done}");
     done
-}
-
-async fn chat(gw: &TestGateway, model: &str) -> reqwest::Response {
-    gw.post("/v1/chat/completions")
-        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap()
 }
 
 fn header<'a>(request: &'a omniroute_tests::mock::oauth::Recorded, name: &str) -> Option<&'a str> {
@@ -395,7 +364,7 @@ async fn tokens_renew_before_expiry_once_for_many_concurrent_requests() {
     );
 
     // 56 minutes later the token is inside the five-minute margin.
-    gw.handle.as_ref().unwrap().clock().advance(56 * 60 * 1000);
+    advance(&gw, 56 * 60 * 1000);
     mock.set_refresh_delay(Duration::from_millis(300));
     let calls = (0..20).map(|_| chat(&gw, "cx/gpt-5.1"));
     for answer in futures_util::future::join_all(calls).await {
@@ -424,7 +393,7 @@ async fn a_revoked_grant_disables_the_account_with_a_clear_state_and_event() {
     let done = codex_manual_login(&gw).await;
     let id = done["connection"]["id"].as_i64().unwrap();
     mock.revoke_refresh_tokens("auth.openai.com");
-    gw.handle.as_ref().unwrap().clock().advance(2 * 3600 * 1000);
+    advance(&gw, 2 * 3600 * 1000);
     let failed = chat(&gw, "cx/gpt-5.1").await;
     assert!(!failed.status().is_success());
     let text = failed.text().await.unwrap();
@@ -437,14 +406,7 @@ async fn a_revoked_grant_disables_the_account_with_a_clear_state_and_event() {
         .count();
     assert_eq!(refresh_failed, 1, "{events:?}");
     // The state is saved (it survives restarts) and the account is out of rotation.
-    let mut connection = Value::Null;
-    for _ in 0..50 {
-        connection = gw.connection(id).await;
-        if connection["state"] == "auth_failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let connection = connection_in_state(&gw, id, "auth_failed").await;
     assert_eq!(connection["state"], "auth_failed", "{connection}");
     let again = chat(&gw, "cx/gpt-5.1").await;
     assert_eq!(again.status(), 503);
@@ -591,14 +553,7 @@ async fn idle_accounts_are_renewed_in_the_background_and_a_dead_grant_disables_t
     handle.clock().advance(60 * 60 * 1000);
     handle.renew_due_tokens().await;
     let id = idle["connection"]["id"].as_i64().unwrap();
-    let mut connection = Value::Null;
-    for _ in 0..50 {
-        connection = gw.connection(id).await;
-        if connection["state"] == "auth_failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let connection = connection_in_state(&gw, id, "auth_failed").await;
     assert_eq!(connection["state"], "auth_failed", "{connection}");
     let kinds: Vec<&str> = handle
         .events()
@@ -624,7 +579,7 @@ async fn a_renewed_token_survives_a_restart() {
     codex_manual_login(&gw).await;
     assert_eq!(chat(&gw, "cx/gpt-5.1").await.status(), 200);
     let first = bearer_of_last_call();
-    gw.handle.as_ref().unwrap().clock().advance(56 * 60 * 1000);
+    advance(&gw, 56 * 60 * 1000);
     assert_eq!(chat(&gw, "cx/gpt-5.1").await.status(), 200);
     let renewed = bearer_of_last_call();
     assert_ne!(first, renewed);
@@ -667,7 +622,7 @@ async fn the_connection_test_of_an_oauth_account_sends_its_providers_request() {
 
     // A dead grant fails the test with the reason, not a 200 from elsewhere.
     mock.revoke_refresh_tokens("auth.openai.com");
-    gw.handle.as_ref().unwrap().clock().advance(2 * 3600 * 1000);
+    advance(&gw, 2 * 3600 * 1000);
     let test = json_of(
         gw.post(&format!("/api/connections/{id}/test"))
             .send()

@@ -1,57 +1,21 @@
 //! Device sign-ins of Kiro (AWS SSO OIDC), Kilo Code (Kilo's own status-code protocol), Cline (WorkOS, then Cline's registration) and Kimi Coding, end to end against the mock providers: pending and slow-down polls, the named account, each provider's request shape, Kiro's event stream in several caller formats, renewals before expiry, a revoked Kiro grant, and Kilo's denied and expired codes.
 
-use std::time::Duration;
-
 use omniroute_tests::mock::oauth::{
     DeviceStep, OAUTH_INPUT_TOKENS, OAUTH_OUTPUT_TOKENS, OAUTH_TEXT, OAuthMock, Recorded,
 };
-use omniroute_tests::{TEST_KEY, TestGateway, json_of, parse_sse};
+use omniroute_tests::oauth::{advance, chat, connection_in_state, poll, start, start_login};
+use omniroute_tests::{TestGateway, json_of, parse_sse};
 use serde_json::{Value, json};
 
 const AWS_OIDC: &str = "oidc.us-east-1.amazonaws.com";
 const KIRO_API: &str = "q.us-east-1.amazonaws.com";
 const CLINE_WORKOS_CLIENT: &str = "client_01K3A541FN8TA3EPPHTD2325AR";
 
-/// A gateway with nothing but its key: every account comes from a sign-in.
-fn config() -> String {
-    format!("[[api_keys]]\nname = \"ci\"\nkey = \"{TEST_KEY}\"\nmodels = [\"*\"]\n")
-}
-
-async fn start() -> (OAuthMock, TestGateway) {
-    let mock = OAuthMock::start().await;
-    let gw = TestGateway::start_with_upstream(&config(), &mock.origin()).await;
-    (mock, gw)
-}
-
 /// Starts a device sign-in; the answer's JSON.
-async fn start_login(gw: &TestGateway, provider: &str, body: Value) -> Value {
-    let started = json_of(
-        gw.post(&format!("/api/oauth/{provider}/start"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+async fn start_device_login(gw: &TestGateway, provider: &str, body: Value) -> Value {
+    let started = start_login(gw, provider, body).await;
     assert_eq!(started["flow"], "device", "{started}");
     started
-}
-
-async fn poll(gw: &TestGateway, provider: &str, started: &Value) -> Value {
-    json_of(
-        gw.post(&format!("/api/oauth/{provider}/poll"))
-            .json(&json!({"login_id": started["login_id"]}))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await
-}
-
-fn advance(gw: &TestGateway, secs: i64) {
-    gw.handle.as_ref().unwrap().clock().advance(secs * 1000);
 }
 
 /// Polls once per interval (moving the gateway's clock) until the sign-in
@@ -59,8 +23,8 @@ fn advance(gw: &TestGateway, secs: i64) {
 async fn finish_login(gw: &TestGateway, provider: &str, started: &Value) -> Value {
     let mut interval = started["interval"].as_i64().unwrap();
     for _ in 0..10 {
-        advance(gw, interval);
-        let status = poll(gw, provider, started).await;
+        advance(gw, interval * 1000);
+        let status = poll(gw, provider, &started["login_id"]).await;
         match status["status"].as_str() {
             Some("pending") => {}
             Some("slow_down") => interval = status["interval"].as_i64().unwrap(),
@@ -72,7 +36,7 @@ async fn finish_login(gw: &TestGateway, provider: &str, started: &Value) -> Valu
 
 /// A whole sign-in; the finished status (with the connection).
 async fn sign_in(gw: &TestGateway, provider: &str) -> Value {
-    let started = start_login(gw, provider, json!({})).await;
+    let started = start_device_login(gw, provider, json!({})).await;
     let done = finish_login(gw, provider, &started).await;
     assert_eq!(done["status"], "done", "{done}");
     done
@@ -80,15 +44,6 @@ async fn sign_in(gw: &TestGateway, provider: &str) -> Value {
 
 async fn send(gw: &TestGateway, path: &str, body: Value) -> reqwest::Response {
     gw.post(path).json(&body).send().await.unwrap()
-}
-
-async fn chat(gw: &TestGateway, model: &str) -> reqwest::Response {
-    send(
-        gw,
-        "/v1/chat/completions",
-        json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await
 }
 
 /// The requests `host` received at `path`, oldest first.
@@ -125,19 +80,6 @@ fn streamed_text(events: &[(String, Value)]) -> String {
         .collect()
 }
 
-/// Waits for the account's saved state to become `state`.
-async fn connection_in_state(gw: &TestGateway, id: i64, state: &str) -> Value {
-    let mut connection = Value::Null;
-    for _ in 0..50 {
-        connection = gw.connection(id).await;
-        if connection["state"] == state {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    connection
-}
-
 // ---------------------------------------------------------------------------
 // Kiro
 
@@ -153,7 +95,7 @@ async fn kiro_builder_id_registers_a_client_and_polls_through_pending_and_slow_d
             DeviceStep::Approve,
         ],
     );
-    let started = start_login(&gw, "kr", json!({})).await;
+    let started = start_device_login(&gw, "kr", json!({})).await;
     assert!(!started["user_code"].as_str().unwrap().is_empty());
     assert!(
         started["verification_uri"]
@@ -185,24 +127,33 @@ async fn kiro_builder_id_registers_a_client_and_polls_through_pending_and_slow_d
     assert!(device.body["clientId"].is_string() && device.body["clientSecret"].is_string());
 
     let interval = started["interval"].as_i64().unwrap();
-    assert_eq!(poll(&gw, "kr", &started).await["status"], "pending");
+    assert_eq!(
+        poll(&gw, "kr", &started["login_id"]).await["status"],
+        "pending"
+    );
     assert_eq!(device_polls(&mock, AWS_OIDC), 0, "not before the interval");
-    advance(&gw, interval);
-    assert_eq!(poll(&gw, "kr", &started).await["status"], "pending");
-    advance(&gw, interval);
-    let slow = poll(&gw, "kr", &started).await;
+    advance(&gw, interval * 1000);
+    assert_eq!(
+        poll(&gw, "kr", &started["login_id"]).await["status"],
+        "pending"
+    );
+    advance(&gw, interval * 1000);
+    let slow = poll(&gw, "kr", &started["login_id"]).await;
     assert_eq!(slow["status"], "slow_down", "{slow}");
     let slower = slow["interval"].as_i64().unwrap();
     assert_eq!(slower, interval + 5, "AWS's slow_down adds 5 s");
-    advance(&gw, interval);
-    assert_eq!(poll(&gw, "kr", &started).await["status"], "pending");
+    advance(&gw, interval * 1000);
+    assert_eq!(
+        poll(&gw, "kr", &started["login_id"]).await["status"],
+        "pending"
+    );
     assert_eq!(
         device_polls(&mock, AWS_OIDC),
         2,
         "still within the longer interval"
     );
-    advance(&gw, slower);
-    let done = poll(&gw, "kr", &started).await;
+    advance(&gw, slower * 1000);
+    let done = poll(&gw, "kr", &started["login_id"]).await;
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["connection"]["email"], "kiro@example.com");
 
@@ -378,7 +329,7 @@ async fn kiro_renews_with_its_registered_client_before_expiry() {
         .map(str::to_string);
 
     // 56 minutes later the token is inside the five-minute margin.
-    advance(&gw, 56 * 60);
+    advance(&gw, 56 * 60 * 1000);
     assert_eq!(chat(&gw, "kr/claude-sonnet-4-5").await.status(), 200);
     assert_eq!(mock.refresh_count(AWS_OIDC), 1);
     let refresh = mock
@@ -404,7 +355,7 @@ async fn a_revoked_kiro_refresh_token_disables_the_account_and_says_so() {
     let done = sign_in(&gw, "kr").await;
     let id = done["connection"]["id"].as_i64().unwrap();
     mock.revoke_refresh_tokens(AWS_OIDC);
-    advance(&gw, 2 * 3600);
+    advance(&gw, 2 * 3600 * 1000);
     let failed = chat(&gw, "kr/claude-sonnet-4-5").await;
     assert!(!failed.status().is_success());
     let text = failed.text().await.unwrap();
@@ -438,7 +389,7 @@ async fn kilo_sign_in_polls_by_status_and_chats_with_kilos_headers() {
         "api.kilo.ai",
         vec![DeviceStep::Pending, DeviceStep::Pending],
     );
-    let started = start_login(&gw, "kc", json!({})).await;
+    let started = start_device_login(&gw, "kc", json!({})).await;
     let code = started["user_code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 9, "XXXX-XXXX: {code}");
     assert_eq!(
@@ -447,12 +398,18 @@ async fn kilo_sign_in_polls_by_status_and_chats_with_kilos_headers() {
     );
     assert_eq!(started["interval"], 3, "Kilo's CLI polls every 3 s");
     let interval = started["interval"].as_i64().unwrap();
-    advance(&gw, interval);
-    assert_eq!(poll(&gw, "kc", &started).await["status"], "pending");
-    advance(&gw, interval);
-    assert_eq!(poll(&gw, "kc", &started).await["status"], "pending");
-    advance(&gw, interval);
-    let done = poll(&gw, "kc", &started).await;
+    advance(&gw, interval * 1000);
+    assert_eq!(
+        poll(&gw, "kc", &started["login_id"]).await["status"],
+        "pending"
+    );
+    advance(&gw, interval * 1000);
+    assert_eq!(
+        poll(&gw, "kc", &started["login_id"]).await["status"],
+        "pending"
+    );
+    advance(&gw, interval * 1000);
+    let done = poll(&gw, "kc", &started["login_id"]).await;
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["connection"]["email"], "kilo@example.com");
     // Each poll was a GET of the code itself.
@@ -495,7 +452,7 @@ async fn kilo_sign_in_polls_by_status_and_chats_with_kilos_headers() {
 
     // The token has no refresh and does not expire: a month later it is
     // used as is.
-    advance(&gw, 30 * 86_400);
+    advance(&gw, (30 * 86_400) * 1000);
     assert_eq!(
         chat(&gw, "kc/minimax/minimax-m2.5:free").await.status(),
         200
@@ -508,22 +465,25 @@ async fn kilo_sign_in_polls_by_status_and_chats_with_kilos_headers() {
 async fn kilo_denied_and_expired_codes_end_the_sign_in_with_a_clear_error() {
     let (mock, gw) = start().await;
     mock.script_device("api.kilo.ai", vec![DeviceStep::Denied]);
-    let started = start_login(&gw, "kc", json!({})).await;
+    let started = start_device_login(&gw, "kc", json!({})).await;
     let denied = finish_login(&gw, "kc", &started).await;
     assert_eq!(denied["status"], "error", "{denied}");
     let why = denied["error"].as_str().unwrap();
     assert!(why.contains("refused") && why.contains("denied"), "{why}");
     // The answer stays: a later poll does not call Kilo again.
     let calls = mock.token_calls("api.kilo.ai").len();
-    advance(&gw, 3);
-    assert_eq!(poll(&gw, "kc", &started).await["status"], "error");
+    advance(&gw, 3 * 1000);
+    assert_eq!(
+        poll(&gw, "kc", &started["login_id"]).await["status"],
+        "error"
+    );
     assert_eq!(mock.token_calls("api.kilo.ai").len(), calls);
 
     mock.script_device(
         "api.kilo.ai",
         vec![DeviceStep::Pending, DeviceStep::Expired],
     );
-    let started = start_login(&gw, "kc", json!({})).await;
+    let started = start_device_login(&gw, "kc", json!({})).await;
     let expired = finish_login(&gw, "kc", &started).await;
     assert_eq!(expired["status"], "error", "{expired}");
     let why = expired["error"].as_str().unwrap();
@@ -556,25 +516,28 @@ async fn cline_signs_in_with_workos_registers_with_cline_and_chats_with_a_workos
             DeviceStep::Approve,
         ],
     );
-    let started = start_login(&gw, "cl", json!({})).await;
+    let started = start_device_login(&gw, "cl", json!({})).await;
     let device = last_call(&mock, "api.workos.com", "/user_management/authorize/device");
     assert_eq!(
         device.header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
     let interval = started["interval"].as_i64().unwrap();
-    advance(&gw, interval);
-    assert_eq!(poll(&gw, "cl", &started).await["status"], "pending");
-    advance(&gw, interval);
-    let slow = poll(&gw, "cl", &started).await;
+    advance(&gw, interval * 1000);
+    assert_eq!(
+        poll(&gw, "cl", &started["login_id"]).await["status"],
+        "pending"
+    );
+    advance(&gw, interval * 1000);
+    let slow = poll(&gw, "cl", &started["login_id"]).await;
     assert_eq!(slow["status"], "slow_down", "{slow}");
     assert_eq!(
         slow["interval"].as_i64(),
         Some(interval + 1),
         "Cline's client adds 1 s on slow_down"
     );
-    advance(&gw, interval + 1);
-    let done = poll(&gw, "cl", &started).await;
+    advance(&gw, (interval + 1) * 1000);
+    let done = poll(&gw, "cl", &started["login_id"]).await;
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["connection"]["email"], "cline@example.com");
 
@@ -646,7 +609,7 @@ async fn cline_renews_at_its_own_refresh_endpoint_before_expiry() {
     // hours so that the renewed one is not due at once on the gateway's clock.
     mock.set_access_lifetime(7200);
     let workos_calls = calls_to(&mock, "api.workos.com", "/user_management/authenticate").len();
-    advance(&gw, 56 * 60);
+    advance(&gw, 56 * 60 * 1000);
     assert_eq!(chat(&gw, "cl/openrouter/free").await.status(), 200);
     assert_eq!(mock.refresh_count("api.cline.bot"), 1);
     let refresh = last_call(&mock, "api.cline.bot", "/api/v1/auth/refresh");
@@ -681,20 +644,23 @@ async fn kimi_device_sign_in_goes_through_pending_and_slow_down_and_chats_with_k
             DeviceStep::Approve,
         ],
     );
-    let started = start_login(&gw, "kmc", json!({"name": "kimi at work"})).await;
+    let started = start_device_login(&gw, "kmc", json!({"name": "kimi at work"})).await;
     assert_eq!(
         started["verification_uri"],
         "https://www.kimi.com/code/authorize_device"
     );
     let interval = started["interval"].as_i64().unwrap();
-    advance(&gw, interval);
-    assert_eq!(poll(&gw, "kmc", &started).await["status"], "pending");
-    advance(&gw, interval);
-    let slow = poll(&gw, "kmc", &started).await;
+    advance(&gw, interval * 1000);
+    assert_eq!(
+        poll(&gw, "kmc", &started["login_id"]).await["status"],
+        "pending"
+    );
+    advance(&gw, interval * 1000);
+    let slow = poll(&gw, "kmc", &started["login_id"]).await;
     assert_eq!(slow["status"], "slow_down", "{slow}");
     assert_eq!(slow["interval"].as_i64(), Some(interval + 5));
-    advance(&gw, interval + 5);
-    let done = poll(&gw, "kmc", &started).await;
+    advance(&gw, (interval + 5) * 1000);
+    let done = poll(&gw, "kmc", &started["login_id"]).await;
     assert_eq!(done["status"], "done", "{done}");
     // Kimi's token answer and API name no account (docs/oauth §4), so the
     // account goes by the name the user gave.

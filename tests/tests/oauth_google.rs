@@ -7,7 +7,8 @@ use omniroute_tests::mock::oauth::{
     CODE_ASSIST_PROJECT, CodeAssistState, OAUTH_INPUT_TOKENS, OAUTH_OUTPUT_TOKENS, OAUTH_TEXT,
     OAuthMock, Recorded,
 };
-use omniroute_tests::{TEST_KEY, TestGateway, json_of, parse_sse};
+use omniroute_tests::oauth::{chat, poll, start, start_login};
+use omniroute_tests::{TestGateway, json_of, parse_sse};
 use serde_json::{Value, json};
 
 const GEMINI_CLI_CLIENT: &str =
@@ -18,41 +19,6 @@ const ANTIGRAVITY_REDIRECT: &str = "http://localhost:51121/oauth-callback";
 const ANTIGRAVITY_UA: &str = "antigravity/hub/2.9.1 darwin/arm64";
 const PROD_HOST: &str = "cloudcode-pa.googleapis.com";
 const DAILY_HOST: &str = "daily-cloudcode-pa.googleapis.com";
-
-/// A gateway with nothing but its key: every account comes from a sign-in.
-fn config() -> String {
-    format!("[[api_keys]]\nname = \"ci\"\nkey = \"{TEST_KEY}\"\nmodels = [\"*\"]\n")
-}
-
-async fn start() -> (OAuthMock, TestGateway) {
-    let mock = OAuthMock::start().await;
-    let gw = TestGateway::start_with_upstream(&config(), &mock.origin()).await;
-    (mock, gw)
-}
-
-async fn start_login(gw: &TestGateway, provider: &str, body: Value) -> Value {
-    json_of(
-        gw.post(&format!("/api/oauth/{provider}/start"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await
-}
-
-async fn poll(gw: &TestGateway, provider: &str, login_id: &Value) -> Value {
-    json_of(
-        gw.post(&format!("/api/oauth/{provider}/poll"))
-            .json(&json!({"login_id": login_id}))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await
-}
 
 /// The value of query parameter `name` in `url`.
 fn query_param(url: &str, name: &str) -> Option<String> {
@@ -110,14 +76,6 @@ async fn antigravity_manual_sign_in(gw: &TestGateway) -> Value {
     .await;
     assert_eq!(done["status"], "done", "{done}");
     done
-}
-
-async fn chat(gw: &TestGateway, model: &str) -> reqwest::Response {
-    gw.post("/v1/chat/completions")
-        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap()
 }
 
 fn code_assist_calls(mock: &OAuthMock, method: &str) -> Vec<Recorded> {

@@ -18,9 +18,8 @@ use crate::providers::oauth::device::{self, Poll};
 use crate::providers::oauth::login::{LOGIN_TTL_MS, Login, Status, Waiting};
 use crate::providers::oauth::pkce::{Pkce, random_token};
 use crate::providers::oauth::{Flow, OAuthDef, RefreshKind, TokenSet, token};
-use crate::providers::upstream::{ConnectionTest, describe_send_error, error_text};
+use crate::providers::upstream::{ConnectionTest, describe_send_error, error_text, ping_body};
 use crate::providers::{ProviderDef, adapters};
-use crate::translate::{codec, ir};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +227,20 @@ fn status_json(status: &Status) -> Value {
     }
 }
 
+/// A sign-in in progress of `provider`.
+fn live_login(
+    app: &App,
+    provider: &ProviderDef,
+    login_id: &str,
+    now: i64,
+) -> Result<Login, ApiError> {
+    app.oauth
+        .logins
+        .get(login_id, now)
+        .filter(|l| l.provider == provider.id)
+        .ok_or_else(unknown_login)
+}
+
 fn unknown_login() -> ApiError {
     ApiError::not_found("No sign-in with this login_id is in progress (it may have expired after 10 minutes); start again.")
         .with_code("unknown_login")
@@ -244,12 +257,7 @@ pub async fn poll(
     let LoginRef { login_id } = json_body(body).await?;
     let (provider, def) = oauth_provider(&app, &name)?;
     let now = app.oauth.clock.now_ms();
-    let login = app
-        .oauth
-        .logins
-        .get(&login_id, now)
-        .filter(|l| l.provider == provider.id)
-        .ok_or_else(unknown_login)?;
+    let login = live_login(&app, &provider, &login_id, now)?;
     let Some(claimed) = app.oauth.logins.claim_poll(&login_id, now) else {
         let mut answer = status_json(&login.status);
         if let Waiting::Device { interval_secs, .. } = login.waiting {
@@ -413,12 +421,7 @@ pub async fn complete(
     let CompleteBody { login_id, url } = json_body(body).await?;
     let (provider, _) = oauth_provider(&app, &name)?;
     let now = app.oauth.clock.now_ms();
-    let login = app
-        .oauth
-        .logins
-        .get(&login_id, now)
-        .filter(|l| l.provider == provider.id)
-        .ok_or_else(unknown_login)?;
+    let login = live_login(&app, &provider, &login_id, now)?;
     let (code, state) = read_pasted(&url);
     let Some(code) = code else {
         return Err(ApiError::bad_request(
@@ -549,16 +552,7 @@ pub(crate) async fn test_account(
                     "the provider lists no model to try; pass a model".to_string(),
                 )
             })?;
-        let ping = ir::Request {
-            model: model.to_string(),
-            messages: vec![ir::Message {
-                role: ir::Role::User,
-                parts: vec![ir::Part::text("ping")],
-            }],
-            max_tokens: Some(1),
-            ..Default::default()
-        };
-        let body = codec::encode_request(provider.format, &ping).to_string();
+        let body = ping_body(provider.format, model).to_string();
         let target = adapters::Target { model, attempt: 0 };
         let outgoing = adapters::prepare(
             provider,

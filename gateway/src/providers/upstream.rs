@@ -297,17 +297,7 @@ impl UpstreamClient {
         let Some(model) = model.or_else(|| provider.models.first().map(|m| m.id.as_str())) else {
             return ConnectionTest::finish(started, "chat", 0, Some("the provider has no /models route and no model to try a chat with; pass a model".into()));
         };
-        // A one-token request in the provider's own format.
-        let ping = ir::Request {
-            model: model.to_string(),
-            messages: vec![ir::Message {
-                role: ir::Role::User,
-                parts: vec![ir::Part::text("ping")],
-            }],
-            max_tokens: Some(1),
-            ..Default::default()
-        };
-        let body = codec::encode_request(provider.format, &ping);
+        let body = ping_body(provider.format, model);
         let url = match provider.format {
             WireFormat::Gemini => gemini_url(&account.request_url, model, false),
             _ => account.request_url.clone(),
@@ -334,6 +324,20 @@ impl UpstreamClient {
             }
         }
     }
+}
+
+/// A one-token request in `format` (connection tests).
+pub fn ping_body(format: WireFormat, model: &str) -> serde_json::Value {
+    let ping = ir::Request {
+        model: model.to_string(),
+        messages: vec![ir::Message {
+            role: ir::Role::User,
+            parts: vec![ir::Part::text("ping")],
+        }],
+        max_tokens: Some(1),
+        ..Default::default()
+    };
+    codec::encode_request(format, &ping)
 }
 
 /// One pooled client. With a proxy, every request goes through it (HTTP

@@ -1011,6 +1011,17 @@ fn html(body: String) -> Response {
 }
 
 /// RFC 6749's error body.
+/// The OAuth error of a token endpoint that reads only form bodies.
+fn form_required(req: &Req) -> Option<Response> {
+    (!req.is_form()).then(|| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        )
+    })
+}
+
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
     json_response(
         status,
@@ -2640,12 +2651,8 @@ fn rfc8628_error(poll: &Poll) -> Option<Response> {
 async fn kimi_token(s: &Shared, req: &Req) -> Response {
     let params = req.params();
     s.token_call(Provider::Kimi, &params);
-    if !req.is_form() {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Content-Type must be application/x-www-form-urlencoded",
-        );
+    if let Some(refusal) = form_required(req) {
+        return refusal;
     }
     match param(&params, "grant_type") {
         Some("urn:ietf:params:oauth:grant-type:device_code") => {
@@ -2891,12 +2898,8 @@ async fn cline(s: &Shared, req: &Req) -> Response {
 
 fn workos_device(s: &Shared, req: &Req) -> Response {
     let params = req.params();
-    if !req.is_form() {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Content-Type must be application/x-www-form-urlencoded",
-        );
+    if let Some(refusal) = form_required(req) {
+        return refusal;
     }
     let Some(client_id) = param(&params, "client_id") else {
         return oauth_error(
@@ -3372,12 +3375,8 @@ async fn qwen(s: &Shared, req: &Req) -> Response {
 
 fn qwen_device(s: &Shared, req: &Req) -> Response {
     let params = req.params();
-    if !req.is_form() {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Content-Type must be application/x-www-form-urlencoded",
-        );
+    if let Some(refusal) = form_required(req) {
+        return refusal;
     }
     let (Some(client_id), Some(challenge)) = (
         param(&params, "client_id"),
@@ -3415,12 +3414,8 @@ fn qwen_device(s: &Shared, req: &Req) -> Response {
 async fn qwen_token(s: &Shared, req: &Req) -> Response {
     let params = req.params();
     s.token_call(Provider::Qwen, &params);
-    if !req.is_form() {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Content-Type must be application/x-www-form-urlencoded",
-        );
+    if let Some(refusal) = form_required(req) {
+        return refusal;
     }
     match param(&params, "grant_type") {
         Some("urn:ietf:params:oauth:grant-type:device_code") => {

@@ -390,15 +390,7 @@ fn conversation_id(account_id: i64, request: &crate::translate::ir::Request) -> 
             break;
         }
     }
-    let hex = hex::encode(digest.finalize());
-    format!(
-        "{}-{}-4{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid_form(&hex::encode(digest.finalize()))
 }
 
 /// Names a Kiro account after sign-in: its email and plan, from the usage
@@ -575,7 +567,11 @@ fn initiator(body: &Value) -> &'static str {
 /// A random id in UUID form (the shape providers' CLIs send).
 pub fn request_id() -> String {
     let b: [u8; 16] = rand::random();
-    let hex = hex::encode(b);
+    uuid_form(&hex::encode(b))
+}
+
+/// 32 or more hex digits in the 8-4-4-4-12 form of a version-4 UUID.
+fn uuid_form(hex: &str) -> String {
     format!(
         "{}-{}-4{}-{}-{}",
         &hex[..8],
