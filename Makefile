@@ -74,8 +74,8 @@ deps-ui:
 		$(CARGO) install --root .tools wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
 # Browser tests of the dashboard in headless Chromium (tests/e2e), against
-# the debug binaries `build` made.
-e2e: deps-e2e
+# the debug binaries `build` makes (gateway, mock-upstream, mock-oauth).
+e2e: deps-e2e build
 	cd tests/e2e && npm test
 
 deps-e2e: tests/e2e/node_modules/.installed

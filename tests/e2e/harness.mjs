@@ -1,4 +1,4 @@
-// Starts the real pieces for a browser test: the mock upstream, a fresh gateway and headless Chromium.
+// Starts the real pieces for a browser test: the mock upstreams, a fresh gateway and headless Chromium.
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,8 +16,8 @@ export const SCREENSHOT_DIR =
   process.env.E2E_SCREENSHOTS ?? path.join(ROOT, "target", "e2e-screenshots");
 
 /** Runs `bin args`, resolving with the first stdout line that starts with `prefix`. */
-function startProcess(bin, args, prefix, env) {
-  const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function startProcess(bin, args, prefix, env, stdin = "ignore") {
+  const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: [stdin, "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk) => {
     stderr += chunk;
@@ -44,6 +44,49 @@ function startProcess(bin, args, prefix, env) {
 export async function startMock() {
   const { child, line } = await startProcess(path.join(BIN_DIR, "mock-upstream"), [], "http://", {});
   return { url: line, stop: () => stop(child) };
+}
+
+/**
+ * The mock of the subscription (OAuth) providers (tests/src/mock/oauth.rs):
+ * `origin` is what the gateway's `OMNIROUTE_UPSTREAM_OVERRIDE` takes, and
+ * `url(real)` where the mock serves a real `https://host/path` URL. Options:
+ * `deviceInterval` (seconds), `emails` and `scripts` keyed by a host of the
+ * provider (`{ "github.com": ["pending", "slow_down"] }`: one device-poll
+ * answer each, then every poll approves). `control(command)` changes the
+ * running mock (`revoke-refresh claude.ai`, `access-lifetime 0`: see
+ * tests/src/bin/mock_oauth.rs) and resolves once it is applied.
+ */
+export async function startOAuthMock({ deviceInterval, emails = {}, scripts = {} } = {}) {
+  const args = [];
+  if (deviceInterval !== undefined) args.push("--device-interval", String(deviceInterval));
+  for (const [host, email] of Object.entries(emails)) args.push("--email", `${host}=${email}`);
+  for (const [host, steps] of Object.entries(scripts)) args.push("--script", `${host}=${steps.join(",")}`);
+  const { child, line } = await startProcess(path.join(BIN_DIR, "mock-oauth"), args, "http://", {}, "pipe");
+  // Commands are answered in order, one `ok …` or `error …` line each.
+  const waiting = [];
+  let buffered = "";
+  child.stdout.on("data", (chunk) => {
+    buffered += chunk;
+    let end;
+    while ((end = buffered.indexOf("\n")) >= 0) {
+      const answer = buffered.slice(0, end).trim();
+      buffered = buffered.slice(end + 1);
+      const next = waiting.shift();
+      if (!next) continue;
+      if (answer.startsWith("ok ")) next.resolve();
+      else next.reject(new Error(`mock-oauth: ${answer}`));
+    }
+  });
+  return {
+    origin: line,
+    url: (real) => `${line}/${real.replace(/^https?:\/\//, "")}`,
+    control: (command) =>
+      new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        child.stdin.write(`${command}\n`);
+      }),
+    stop: () => stop(child),
+  };
 }
 
 /** A gateway on a free port with an empty data dir, as on a user's first start. */

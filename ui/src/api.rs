@@ -219,6 +219,21 @@ pub async fn delete(path: &str) -> Result<(), ApiError> {
     send(builder("DELETE", path).build()).await.map(|_| ())
 }
 
+/// `POST /api/oauth/{provider}/{step}`: one step of an OAuth sign-in
+/// (`start`, `poll` or `complete`) with its JSON body.
+pub async fn oauth_step<B: Serialize, T: DeserializeOwned>(
+    provider: &str,
+    step: &str,
+    body: &B,
+) -> Result<T, ApiError> {
+    post(&oauth_path(provider, step), body).await
+}
+
+/// The path of an OAuth sign-in step, with the provider's id encoded.
+pub fn oauth_path(provider: &str, step: &str) -> String {
+    format!("/api/oauth/{}/{step}", encode_component(provider))
+}
+
 /// `method path` with a raw body and content type, returning the raw reply (backups, streams).
 pub async fn send_raw(
     method: &str,
@@ -301,6 +316,12 @@ mod tests {
             "/a?x=1&y=%C3%A9"
         );
         assert_eq!(with_query("/a", &[]), "/a");
+    }
+
+    #[test]
+    fn oauth_paths_encode_the_provider() {
+        assert_eq!(oauth_path("copilot", "start"), "/api/oauth/copilot/start");
+        assert_eq!(oauth_path("a b/c", "poll"), "/api/oauth/a%20b%2Fc/poll");
     }
 
     #[test]

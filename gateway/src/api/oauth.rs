@@ -214,7 +214,7 @@ pub async fn start(
 /// A login's status as the API shows it.
 fn status_json(status: &Status) -> Value {
     match status {
-        Status::Pending => json!({"status": "pending"}),
+        Status::Pending | Status::Exchanging => json!({"status": "pending"}),
         Status::Done {
             connection_id,
             name,
@@ -500,7 +500,7 @@ pub async fn callback(State(app): State<App>, Query(q): Query<CallbackQuery>) ->
             ),
         ),
         Status::Failed(why) => page(StatusCode::BAD_GATEWAY, "Sign-in failed", &why),
-        Status::Pending => page(
+        Status::Pending | Status::Exchanging => page(
             StatusCode::OK,
             "Signing in",
             "The sign-in is still being completed.",

@@ -30,6 +30,8 @@ pub enum Waiting {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     Pending,
+    /// A code arrived and is being exchanged; still pending to a poller.
+    Exchanging,
     Done {
         connection_id: i64,
         name: String,
@@ -82,7 +84,7 @@ impl Logins {
         if login.status != Status::Pending || !matches!(login.waiting, Waiting::Code { .. }) {
             return None;
         }
-        login.status = Status::Failed("the sign-in is being completed".into());
+        login.status = Status::Exchanging;
         Some(login.clone())
     }
 
@@ -172,6 +174,21 @@ mod tests {
         logins.slow_down("a", 10, 5_000);
         assert!(logins.claim_poll("a", 14_999).is_none());
         assert!(logins.claim_poll("a", 15_000).is_some());
+    }
+
+    #[test]
+    fn a_code_is_exchanged_once_and_reads_as_pending_meanwhile() {
+        let logins = Logins::default();
+        let mut login = device_login(0);
+        login.waiting = Waiting::Code {
+            state: "s".into(),
+            verifier: "v".into(),
+            redirect_uri: "http://localhost/callback".into(),
+        };
+        logins.insert("s".into(), login, 0);
+        assert!(logins.claim_code("s", 1).is_some());
+        assert!(logins.claim_code("s", 2).is_none(), "the redirect and a paste race");
+        assert_eq!(logins.get("s", 3).unwrap().status, Status::Exchanging);
     }
 
     #[test]

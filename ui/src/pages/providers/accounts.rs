@@ -1,4 +1,4 @@
-//! The connected accounts, grouped under their provider: state, proxy, quota bars, and the enable / test / edit / delete actions.
+//! The connected accounts, grouped under their provider: state, proxy, quota bars, the OAuth account's email, plan and token, and the enable / test / edit / delete / sign-in-again actions.
 
 use std::collections::HashMap;
 
@@ -32,6 +32,8 @@ pub struct AccountsCtx {
     pub now: RwSignal<i64>,
     pub tests: RwSignal<HashMap<i64, TestState>>,
     pub on_edit: Callback<Connection>,
+    /// Signs an OAuth account in again (after the provider revoked it).
+    pub on_sign_in: Callback<Connection>,
     /// Called after a change, so the page reloads what it shows.
     pub on_changed: Callback<()>,
 }
@@ -46,8 +48,23 @@ fn time_left(until_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// The message key of a terminal state; an OAuth account's refusal means
+/// its sign-in ended, not a bad key.
+fn state_label_key(state: &str, oauth: bool) -> &'static str {
+    match state {
+        "auth_failed" | "revoked" if oauth => "providers.state_signed_out",
+        _ => state_key(state),
+    }
+}
+
 /// The state badge of a connection, with the detail that explains it.
-fn status_view(status: AccountStatus, connection_id: i64, ctx: AccountsCtx, now: i64) -> AnyView {
+fn status_view(
+    status: AccountStatus,
+    connection: &Connection,
+    ctx: AccountsCtx,
+    now: i64,
+) -> AnyView {
+    let connection_id = connection.id;
     match status {
         AccountStatus::Active => {
             view! { <span class="badge badge-ok">{t("providers.status_active")}</span> }.into_any()
@@ -68,6 +85,22 @@ fn status_view(status: AccountStatus, connection_id: i64, ctx: AccountsCtx, now:
             <span class="small muted">{t_with("providers.back_in", &[("time", time_left(until_ms, now))])}</span>
         }
         .into_any(),
+        AccountStatus::Failed { state, reason } if connection.oauth => {
+            let again = connection.clone();
+            view! {
+                <span class="badge badge-bad">{t(state_label_key(&state, true))}</span>
+                {reason.map(|r| view! { <span class="small muted prov-reason" title=r.clone()>{r.clone()}</span> })}
+                <button
+                    class="btn btn-small btn-primary"
+                    data-testid="connection-sign-in-again"
+                    title=t("providers.sign_in_again_hint")
+                    on:click=move |_| ctx.on_sign_in.run(again.clone())
+                >
+                    {t("providers.sign_in_again")}
+                </button>
+            }
+            .into_any()
+        }
         AccountStatus::Failed { state, reason } => {
             let clear = move |_| {
                 leptos::task::spawn_local(async move {
@@ -228,6 +261,52 @@ fn key_summary(c: &Connection) -> String {
     }
 }
 
+/// When an OAuth account's access token runs out, seen at `now_ms` (the
+/// gateway renews it before then, or on the next request).
+fn token_expiry(expires_at_ms: i64, now_ms: i64) -> String {
+    if expires_at_ms > now_ms {
+        t_with(
+            "providers.token_expires_in",
+            &[("time", time_left(expires_at_ms, now_ms))],
+        )
+    } else {
+        t("providers.token_expired")
+    }
+}
+
+/// An OAuth account's email, plan and token expiry.
+fn oauth_line(c: &Connection, ctx: AccountsCtx) -> impl IntoView + use<> {
+    let email = c
+        .account_email
+        .clone()
+        .filter(|e| !e.is_empty())
+        .map(|email| {
+            view! { <span class="mono" dir="ltr" data-testid="connection-email">{email}</span> }
+        });
+    let plan = c.plan.clone().filter(|p| !p.is_empty()).map(|plan| {
+        view! {
+            <span class="badge badge-info" data-testid="connection-plan" data-plan=plan.clone()>
+                {t_with("providers.plan", &[("plan", plan.clone())])}
+            </span>
+        }
+    });
+    let expiry = c.token_expires_at_ms.map(|at| {
+        view! {
+            <span data-testid="connection-token-expiry" data-expires-at=at.to_string()>
+                {move || token_expiry(at, ctx.now.get())}
+            </span>
+        }
+    });
+    view! {
+        <div class="row small muted" style="gap: 6px" data-testid="connection-oauth">
+            <span class="badge badge-warn">{t("providers.auth_oauth")}</span>
+            {email}
+            {plan}
+            {expiry}
+        </div>
+    }
+}
+
 fn account_row(
     c: Connection,
     provider: Option<Provider>,
@@ -257,8 +336,9 @@ fn account_row(
     let from_config = (c.source == "config").then(|| {
         view! { <span class="badge badge-muted" title=t("providers.from_config_hint")>{t("providers.from_config")}</span> }
     });
+    // An OAuth account has no key: its own line below says who it is.
     let meta = [
-        Some(key_summary(&c)),
+        (!c.oauth).then(|| key_summary(&c)),
         Some(t_with(
             "providers.priority_n",
             &[("n", c.priority.to_string())],
@@ -280,7 +360,9 @@ fn account_row(
         let status = status.clone();
         move || status_name(&status()).to_owned()
     };
-    let status_cell = move || status_view(status(), id, ctx, ctx.now.get());
+    let status_row = c.clone();
+    let status_cell = move || status_view(status(), &status_row, ctx, ctx.now.get());
+    let oauth = c.oauth.then(|| oauth_line(&c, ctx));
     let quota_cell = move || {
         let report = ctx.quota.get().and_then(Result::ok);
         quota_view(
@@ -356,6 +438,7 @@ fn account_row(
             data-provider=c.provider.clone()
             data-enabled=enabled.to_string()
             data-state=state_name
+            data-oauth=c.oauth.to_string()
         >
             <div class="prov-account-main">
                 <div class="prov-account-name row">
@@ -367,6 +450,7 @@ fn account_row(
                     {from_config}
                 </div>
                 <div class="small muted mono prov-ellipsis" dir="ltr" title=meta.clone()>{meta.clone()}</div>
+                {oauth}
             </div>
             <div class="prov-account-state" data-testid="connection-state">{status_cell}</div>
             <div class="prov-account-quota" data-testid="connection-quota">{quota_cell}</div>

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use super::model::{
-    ConnectForm, Connection, Provider, SignIn, TIERS, create_body, patch_body, sign_in,
-    sign_in_key, tier_key,
+    ConnectForm, Connection, Provider, SignIn, TIERS, create_body, patch_body, sign_in_key,
+    tier_key,
 };
 use crate::api::{self, ApiError};
 use crate::components::{ErrorBox, Modal, notify_ok};
@@ -77,7 +77,9 @@ pub fn ConnectDialog(
             ConnectForm::from_connection(connection),
         ),
     };
-    let kind = sign_in(provider.as_ref().map_or("bearer", |p| p.auth.as_str()));
+    let kind = provider.as_ref().map_or(SignIn::ApiKey, Provider::sign_in);
+    // An OAuth account's secret is its token set, which a typed key would replace.
+    let signed_in = original.as_ref().is_some_and(|c| c.oauth);
     let provider_id = provider
         .as_ref()
         .map(|p| p.id.clone())
@@ -218,8 +220,11 @@ pub fn ConnectDialog(
     });
 
     let notice = match kind {
+        SignIn::OAuth if signed_in => Some(view! {
+            <p class="prov-note">{tr("providers.oauth_edit_hint")}</p>
+        }.into_any()),
         SignIn::OAuth => Some(view! {
-            <p class="prov-note prov-note-warn" data-testid="connect-oauth-unavailable">{tr("providers.oauth_unavailable")}</p>
+            <p class="prov-note prov-note-warn" data-testid="connect-oauth-token">{tr("providers.oauth_token_hint")}</p>
         }.into_any()),
         SignIn::NoKey => Some(view! {
             <p class="prov-note">{tr("providers.no_key_hint")}</p>
@@ -287,11 +292,13 @@ pub fn ConnectDialog(
                         on:input=move |ev| name.set(event_target_value(&ev))
                     />
                 </label>
-                <label class="field">
-                    <span>{tr(key_label)}</span>
-                    {text_input(api_key, "connect-api-key", "password", key_placeholder)}
-                </label>
-                {editing.then(|| view! { <p class="muted small prov-hint">{tr("providers.key_keep_hint")}</p> })}
+                {(!signed_in).then(|| view! {
+                    <label class="field">
+                        <span>{tr(key_label)}</span>
+                        {text_input(api_key, "connect-api-key", "password", key_placeholder)}
+                    </label>
+                })}
+                {(editing && !signed_in).then(|| view! { <p class="muted small prov-hint">{tr("providers.key_keep_hint")}</p> })}
                 <details class="prov-advanced" open=advanced_open>
                     <summary data-testid="connect-advanced">{tr("providers.advanced")}</summary>
                     <div class="form-grid">

@@ -1,8 +1,9 @@
-//! The providers page: the accounts already connected (state, proxy, quota, test) and the catalog to connect more, grouped by tier.
+//! The providers page: the accounts already connected (state, proxy, quota, test) and the catalog to connect more (an API key, or an OAuth sign-in), grouped by tier.
 
 pub mod accounts;
 pub mod connect;
 pub mod model;
+pub mod sign_in;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use self::accounts::{AccountsCtx, TestState, accounts_view};
 use self::connect::{ConnectDialog, ConnectTarget};
 use self::model::{
     Connection, ConnectionList, Provider, ProviderList, ProxySettings, QuotaReport, SignIn,
-    default_connection_name, group_by_tier, matches_search, sign_in, sign_in_key, tier_key,
+    default_connection_name, group_by_tier, matches_search, sign_in_key, tier_key,
 };
+use self::sign_in::{SignInDialog, SignInTarget};
 use crate::api;
 use crate::browser;
 use crate::components::{Empty, Page, resolved};
@@ -45,14 +47,65 @@ fn tier_hint_key(tier: &str) -> &'static str {
     }
 }
 
-/// One provider of the catalog, with its connect button.
-fn provider_card(
-    provider: Provider,
-    accounts: usize,
-    on_connect: Callback<Provider>,
-) -> impl IntoView {
+/// What a catalog card's buttons open.
+#[derive(Clone, Copy)]
+struct CardActions {
+    /// The API key (or token) dialog.
+    connect: Callback<Provider>,
+    /// The OAuth sign-in.
+    sign_in: Callback<Provider>,
+}
+
+/// The buttons at the foot of a card: sign in (OAuth) with a token as the
+/// second way, connect with a key, or for a discontinued provider nothing.
+fn card_buttons(provider: &Provider, accounts: usize, actions: CardActions) -> AnyView {
+    if provider.is_deprecated() {
+        return ().into_any();
+    }
     let id = provider.id.clone();
-    let kind = sign_in(&provider.auth);
+    let target = provider.clone();
+    let primary = if accounts > 0 {
+        "btn btn-small"
+    } else {
+        "btn btn-small btn-primary"
+    };
+    if provider.oauth.is_some() {
+        let token_target = provider.clone();
+        return view! {
+            <button
+                class="btn btn-small btn-ghost"
+                data-testid=format!("connect-{id}")
+                title=t("providers.paste_token_hint")
+                on:click=move |_| actions.connect.run(token_target.clone())
+            >
+                {tr("providers.paste_token")}
+            </button>
+            <button
+                class=primary
+                data-testid=format!("sign-in-{id}")
+                on:click=move |_| actions.sign_in.run(target.clone())
+            >
+                {if accounts > 0 { tr("providers.connect_another") } else { tr("providers.sign_in") }}
+            </button>
+        }
+        .into_any();
+    }
+    view! {
+        <button
+            class=primary
+            data-testid=format!("connect-{id}")
+            on:click=move |_| actions.connect.run(target.clone())
+        >
+            {if accounts > 0 { tr("providers.connect_another") } else { tr("providers.connect") }}
+        </button>
+    }
+    .into_any()
+}
+
+/// One provider of the catalog, with its connect or sign-in button.
+fn provider_card(provider: Provider, accounts: usize, actions: CardActions) -> impl IntoView {
+    let id = provider.id.clone();
+    let kind = provider.sign_in();
     let models = provider.models.len();
     let auth_class = match kind {
         SignIn::OAuth => "badge badge-warn",
@@ -70,10 +123,32 @@ fn provider_card(
             <a class="small" href=url target="_blank" rel="noopener noreferrer">{tr("providers.docs")}</a>
         }
     });
-    let testid = format!("connect-{id}");
-    let target = provider.clone();
+    let deprecated = provider.is_deprecated().then(|| {
+        view! { <span class="badge badge-bad" data-testid="provider-deprecated">{move || t("providers.status_deprecated")}</span> }
+    });
+    let status_note = provider
+        .is_deprecated()
+        .then(|| provider.status_note.clone())
+        .flatten()
+        .map(|note| {
+            view! { <p class="prov-note prov-note-warn small" style="margin: 0" data-testid="provider-status-note">{note}</p> }
+        });
+    let buttons = card_buttons(&provider, accounts, actions);
+    let flow = provider
+        .oauth
+        .as_ref()
+        .map(|o| o.flow.clone())
+        .unwrap_or_default();
     view! {
-        <div class="prov-card" data-testid="provider-card" data-id=id.clone() data-tier=provider.tier.clone() data-auth=provider.auth.clone()>
+        <div
+            class="prov-card"
+            data-testid="provider-card"
+            data-id=id.clone()
+            data-tier=provider.tier.clone()
+            data-auth=provider.auth.clone()
+            data-oauth=flow
+            data-status=if provider.is_deprecated() { "deprecated" } else { "active" }
+        >
             <div class="prov-card-head">
                 <div class="prov-card-title">
                     <strong>{provider.display_name().to_owned()}</strong>
@@ -85,7 +160,9 @@ fn provider_card(
                 <span class="badge badge-muted mono" data-testid="provider-format">{provider.format.clone()}</span>
                 <span class=auth_class data-testid="provider-auth">{move || t(sign_in_key(kind))}</span>
                 {custom}
+                {deprecated}
             </div>
+            {status_note}
             <div class="prov-card-stats small muted">
                 <span data-testid="provider-models">{move || count_text(models, "providers.models_one", "providers.models_n")}</span>
                 <span data-testid="provider-connections" data-count=accounts.to_string()>
@@ -95,13 +172,7 @@ fn provider_card(
             <div class="prov-card-foot row">
                 {docs}
                 <span class="spacer"></span>
-                <button
-                    class={if accounts > 0 { "btn btn-small" } else { "btn btn-small btn-primary" }}
-                    data-testid=testid
-                    on:click=move |_| on_connect.run(target.clone())
-                >
-                    {if accounts > 0 { tr("providers.connect_another") } else { tr("providers.connect") }}
-                </button>
+                {buttons}
             </div>
         </div>
     }
@@ -112,7 +183,7 @@ fn catalog_view(
     providers: Vec<Provider>,
     connections: &[Connection],
     query: &str,
-    on_connect: Callback<Provider>,
+    actions: CardActions,
 ) -> AnyView {
     let shown: Vec<Provider> = providers
         .into_iter()
@@ -134,7 +205,7 @@ fn catalog_view(
                 .into_iter()
                 .map(|p| {
                     let accounts = connections.iter().filter(|c| c.provider == p.id).count();
-                    provider_card(p, accounts, on_connect)
+                    provider_card(p, accounts, actions)
                 })
                 .collect_view();
             let label = t(tier_key(&tier));
@@ -170,6 +241,7 @@ pub fn ProvidersPage() -> impl IntoView {
     let tests = RwSignal::new(HashMap::<i64, TestState>::new());
     let search = RwSignal::new(String::new());
     let dialog = RwSignal::new(None::<ConnectTarget>);
+    let signing_in = RwSignal::new(None::<SignInTarget>);
 
     // Countdowns move on their own; quota and cooldowns are reloaded now and then.
     let ticks = StoredValue::new(0u32);
@@ -211,11 +283,36 @@ pub fn ProvidersPage() -> impl IntoView {
         let name = default_connection_name(provider.display_name(), &existing);
         dialog.set(Some(ConnectTarget::New { provider, name }));
     });
+    let on_sign_in = Callback::new(move |provider: Provider| {
+        signing_in.set(Some(SignInTarget {
+            provider,
+            name: None,
+        }));
+    });
+    // An account the provider stopped accepting signs in again under its
+    // own name (the gateway matches it by email and renews it).
+    let on_sign_in_again = Callback::new(move |connection: Connection| {
+        let provider = providers
+            .get_untracked()
+            .and_then(Result::ok)
+            .and_then(|list| list.data.into_iter().find(|p| p.id == connection.provider));
+        if let Some(provider) = provider {
+            signing_in.set(Some(SignInTarget {
+                provider,
+                name: Some(connection.name),
+            }));
+        }
+    });
+    let actions = CardActions {
+        connect: on_connect,
+        sign_in: on_sign_in,
+    };
     let ctx = AccountsCtx {
         quota,
         now,
         tests,
         on_edit,
+        on_sign_in: on_sign_in_again,
         on_changed: reload,
     };
 
@@ -238,7 +335,7 @@ pub fn ProvidersPage() -> impl IntoView {
             .unwrap_or_default();
         let query = search.get();
         resolved(providers.get(), move |list: ProviderList| {
-            catalog_view(list.data, &accounts, &query, on_connect)
+            catalog_view(list.data, &accounts, &query, actions)
         })
     };
     let connected_count = move || {
@@ -289,6 +386,13 @@ pub fn ProvidersPage() -> impl IntoView {
                         reload.run(());
                     }
                     on_close=move || dialog.set(None)
+                />
+            })}
+            {move || signing_in.get().map(|target| view! {
+                <SignInDialog
+                    target=target
+                    on_done=reload
+                    on_close=move || signing_in.set(None)
                 />
             })}
         </Page>

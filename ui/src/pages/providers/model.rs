@@ -13,6 +13,15 @@ pub struct Model {
     pub name: Option<String>,
 }
 
+/// How a provider's accounts sign in (`oauth` of `GET /api/providers`; only
+/// the part the dashboard uses).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct OAuthInfo {
+    /// `pkce` (a sign-in page in the browser) or `device` (a code to enter).
+    pub flow: String,
+}
+
 /// A provider of the catalog or a user-defined one (`GET /api/providers`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -35,6 +44,15 @@ pub struct Provider {
     pub source: String,
     /// Enabled accounts.
     pub connections: u64,
+    /// Set when accounts sign in with OAuth instead of an API key.
+    pub oauth: Option<OAuthInfo>,
+    /// `active` or `deprecated` (the service stopped; nothing is routed to it).
+    pub status: String,
+    /// Why a deprecated provider stopped, and what to use instead.
+    pub status_note: Option<String>,
+    /// The provider's terms restrict use through other tools: shown before
+    /// signing in, and the user must accept it.
+    pub terms_warning: Option<String>,
 }
 
 impl Provider {
@@ -43,6 +61,19 @@ impl Provider {
             &self.id
         } else {
             &self.name
+        }
+    }
+
+    pub fn is_deprecated(&self) -> bool {
+        self.status == "deprecated"
+    }
+
+    /// How accounts of this provider sign in.
+    pub fn sign_in(&self) -> SignIn {
+        if self.oauth.is_some() {
+            SignIn::OAuth
+        } else {
+            sign_in(&self.auth)
         }
     }
 
@@ -85,6 +116,14 @@ pub struct Connection {
     pub proxy: Option<String>,
     pub has_api_key: bool,
     pub api_key_preview: Option<String>,
+    /// Signed in with OAuth: the secret is a token set the gateway renews.
+    pub oauth: bool,
+    /// The account an OAuth sign-in belongs to.
+    pub account_email: Option<String>,
+    /// When the current access token expires (the gateway renews it before).
+    pub token_expires_at_ms: Option<i64>,
+    /// The subscription plan the provider reported (`plus`, `pro`…).
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -217,7 +256,7 @@ pub enum SignIn {
     ApiKey,
     /// No key: a local server such as Ollama.
     NoKey,
-    /// An OAuth login, which this build cannot run (a pasted token may still work).
+    /// An OAuth sign-in in the browser (a pasted token may also work).
     OAuth,
 }
 
@@ -632,6 +671,50 @@ mod tests {
         assert_eq!(sign_in("none"), SignIn::NoKey);
         assert_eq!(sign_in("oauth"), SignIn::OAuth);
         assert_eq!(sign_in("oauth-pkce"), SignIn::OAuth);
+    }
+
+    #[test]
+    fn oauth_providers_and_accounts_are_read_from_the_api() {
+        let provider: Provider = serde_json::from_value(json!({
+            "id": "copilot", "name": "GitHub Copilot", "prefix": "gh", "auth": "bearer",
+            "tier": "subscription", "status": "active",
+            "oauth": {"flow": "device", "client_id": "Iv1.x", "token_url": "https://github.com/login/oauth/access_token"},
+        }))
+        .unwrap_or_default();
+        assert_eq!(
+            provider.sign_in(),
+            SignIn::OAuth,
+            "the oauth field decides, not auth"
+        );
+        assert_eq!(provider.oauth.map(|o| o.flow).as_deref(), Some("device"));
+        let gone: Provider = serde_json::from_value(json!({
+            "id": "qwen-code", "auth": "bearer", "status": "deprecated", "status_note": "Closed."
+        }))
+        .unwrap_or_default();
+        assert!(gone.is_deprecated());
+        assert_eq!(gone.sign_in(), SignIn::ApiKey);
+        assert!(!provider_with_status("active").is_deprecated());
+
+        let account: Connection = serde_json::from_value(json!({
+            "id": 3, "provider": "codex", "name": "me@example.com", "oauth": true,
+            "account_email": "me@example.com", "token_expires_at_ms": 1_700_000_000_000_i64,
+            "plan": "plus", "state": "auth_failed", "has_api_key": false, "api_key_preview": null,
+        }))
+        .unwrap_or_default();
+        assert!(account.oauth);
+        assert_eq!(account.account_email.as_deref(), Some("me@example.com"));
+        assert_eq!(account.token_expires_at_ms, Some(1_700_000_000_000));
+        assert_eq!(account.plan.as_deref(), Some("plus"));
+        let key: Connection =
+            serde_json::from_value(json!({"id": 1, "provider": "openai"})).unwrap_or_default();
+        assert!(!key.oauth, "rows from before OAuth read as key accounts");
+    }
+
+    fn provider_with_status(status: &str) -> Provider {
+        Provider {
+            status: status.into(),
+            ..Provider::default()
+        }
     }
 
     #[test]
