@@ -187,7 +187,10 @@ mod tests {
         };
         logins.insert("s".into(), login, 0);
         assert!(logins.claim_code("s", 1).is_some());
-        assert!(logins.claim_code("s", 2).is_none(), "the redirect and a paste race");
+        assert!(
+            logins.claim_code("s", 2).is_none(),
+            "the redirect and a paste race"
+        );
         assert_eq!(logins.get("s", 3).unwrap().status, Status::Exchanging);
     }
 
