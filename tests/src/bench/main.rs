@@ -15,6 +15,7 @@
 
 mod dashboard;
 mod guards;
+mod oauth;
 mod routing;
 mod translation;
 
@@ -291,6 +292,8 @@ fn run() -> Result<usize> {
     };
     println!();
     guards::run();
+    println!();
+    oauth::run();
     println!();
     match routing::run(&bin_dir, args.routing_requests, args.threads) {
         Ok(routing_errors) => errors += routing_errors,
