@@ -508,7 +508,9 @@ async fn persist_account_states(app: api::App) {
         }
         if let Err(e) = app.reload().await {
             tracing::error!(error = %e, "cannot reload the configuration");
+            continue;
         }
+        app.routing.state_saved(id);
     }
 }
 

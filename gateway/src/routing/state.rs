@@ -75,6 +75,10 @@ struct Inner {
     cooldowns: Cooldowns,
     /// Accounts put in a terminal state, until the snapshot leaves them out.
     disabled: HashMap<i64, (AccountState, String)>,
+    /// Disabled accounts whose state is not saved yet: a snapshot built
+    /// before the save still lists them, which does not mean a person
+    /// cleared the state.
+    unsaved_disabled: HashSet<i64>,
     in_flight: HashMap<String, u32>,
     /// Requests started per key in the current least-used window.
     window: HashMap<String, (i64, u64)>,
@@ -134,7 +138,12 @@ impl RoutingState {
         let mut inner = self.lock();
         inner.settings = Arc::new(snapshot.settings.clone());
         let present: HashSet<i64> = accounts.iter().map(|a| a.id).collect();
-        inner.disabled.retain(|id, _| !present.contains(id));
+        let Inner {
+            disabled,
+            unsaved_disabled,
+            ..
+        } = &mut *inner;
+        disabled.retain(|id, _| !present.contains(id) || unsaved_disabled.contains(id));
         inner.quota_limits = accounts
             .iter()
             .filter(|a| !a.quota.is_empty())
@@ -487,9 +496,12 @@ impl RoutingState {
     /// Takes an account out of rotation for a terminal reason found outside
     /// a request (a background token renewal): saved like a request's.
     pub fn disable(&self, account: &Account, state: AccountState, reason: &str) {
-        self.lock()
+        let mut inner = self.lock();
+        inner
             .disabled
             .insert(account.id, (state, reason.to_string()));
+        inner.unsaved_disabled.insert(account.id);
+        drop(inner);
         let _ = self.changes.send(StateChange {
             connection_id: account.id,
             state,
@@ -561,9 +573,17 @@ impl RoutingState {
         inner.gates.clear();
     }
 
+    /// The account's terminal state is saved (and the snapshot rebuilt
+    /// from it): from now on the snapshot alone says whether it is usable.
+    pub fn state_saved(&self, connection_id: i64) {
+        self.lock().unsaved_disabled.remove(&connection_id);
+    }
+
     /// Forgets an account's in-memory terminal state (it was re-enabled).
     pub fn forget_disabled(&self, connection_id: i64) {
-        self.lock().disabled.remove(&connection_id);
+        let mut inner = self.lock();
+        inner.disabled.remove(&connection_id);
+        inner.unsaved_disabled.remove(&connection_id);
     }
 
     pub fn publish(&self, event: Event) {
@@ -773,6 +793,7 @@ impl Ticket {
                     _ => AccountState::AuthFailed,
                 };
                 inner.disabled.insert(id, (state, reason.to_string()));
+                inner.unsaved_disabled.insert(id);
                 terminal = Some(state);
                 events.push(Event::ConnectionDisabled {
                     provider: self.provider.clone(),
@@ -933,6 +954,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_racing_the_save_of_a_terminal_state_does_not_revive_the_account() {
+        let snap = snapshot(1);
+        let candidate = plan(&snap, "openai/gpt-4.1", None).unwrap().candidates[0].clone();
+        let account = candidate.accounts[0].clone();
+        let state = Arc::new(RoutingState::new(EventBus::new()));
+        let settings = settings();
+        state.disable(&account, AccountState::AuthFailed, "revoked");
+        // A snapshot built before the state was saved still lists the account.
+        state.sync(&snap);
+        assert_eq!(
+            skip_kind(state.admit(&candidate, &account, &settings, 0)),
+            SkipKind::Disabled
+        );
+        // Once saved, a snapshot that lists it means a person cleared it.
+        state.state_saved(account.id);
+        state.sync(&snap);
+        assert!(state.admit(&candidate, &account, &settings, 0).is_ok());
+    }
+
+    #[test]
     fn failures_open_the_connection_breaker_and_a_success_after_the_cooldown_closes_it() {
         let snap = snapshot(1);
         let candidate = plan(&snap, "openai/gpt-4.1", None).unwrap().candidates[0].clone();
@@ -1029,7 +1070,9 @@ mod tests {
             skip_kind(state.admit(&candidate, &account, &settings, 1)),
             SkipKind::Disabled
         );
-        // A snapshot that lists the account again means its state was cleared.
+        // Once the state is saved, a snapshot that lists the account again
+        // means its state was cleared.
+        state.state_saved(account.id);
         state.sync(&snap);
         assert!(state.admit(&candidate, &account, &settings, 2).is_ok());
     }
