@@ -136,6 +136,29 @@ async fn codex_pkce_sign_in_follows_redirects_to_the_fixed_loopback_port_and_the
             );
         }
     }
+
+    // With 1455 taken (another Codex CLI signing in), the sign-in listens
+    // on Codex's registered fallback port 1457 and says so.
+    let mut held = None;
+    for _ in 0..40 {
+        // The first sign-in's listener lets 1455 go once it is done.
+        match std::net::TcpListener::bind("127.0.0.1:1455") {
+            Ok(listener) => {
+                held = Some(listener);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let _held = held.expect("port 1455 is released after the sign-in");
+    mock.set_email("auth.openai.com", "second@example.com");
+    let again = start_login(&gw, "cx", json!({})).await;
+    assert_eq!(again["redirect_uri"], "http://localhost:1457/auth/callback");
+    let page = reqwest::get(again["auth_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("second@example.com"));
     gw.stop().await;
 }
 

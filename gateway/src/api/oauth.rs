@@ -119,12 +119,9 @@ pub async fn start(
             let state = random_token(32);
             let redirect_uri = match (&def.manual_redirect_uri, &def.redirect_uri) {
                 (Some(page), _) if manual => page.clone(),
+                (_, Some(fixed)) if manual => fixed.clone(),
                 (_, Some(fixed)) => {
-                    if !manual {
-                        loopback::listen(app.clone(), fixed, def.fallback_port, state.clone())
-                            .await?;
-                    }
-                    fixed.clone()
+                    loopback::listen(app.clone(), fixed, def.fallback_port, state.clone()).await?
                 }
                 (_, None) => format!("http://localhost:{}/callback", app.listen.port()),
             };
@@ -605,22 +602,28 @@ mod loopback {
     /// How long the listener waits for the browser.
     const LISTEN_FOR: Duration = Duration::from_millis(LOGIN_TTL_MS as u64);
 
+    /// Listens for the sign-in `login_id`; returns the redirect URI it
+    /// listens on (the fallback port's when the first one was busy).
     pub async fn listen(
         app: App,
         redirect_uri: &str,
         fallback_port: Option<u16>,
         login_id: String,
-    ) -> Result<(), ApiError> {
-        let url = reqwest::Url::parse(redirect_uri)
+    ) -> Result<String, ApiError> {
+        let mut url = reqwest::Url::parse(redirect_uri)
             .map_err(|e| ApiError::internal(format!("bad redirect URI: {e}")))?;
         let path = url.path().to_string();
         let port = url.port().unwrap_or(80);
         let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
             Ok(l) => l,
             Err(first) => match fallback_port {
-                Some(fallback) => tokio::net::TcpListener::bind(("127.0.0.1", fallback))
-                    .await
-                    .map_err(|_| busy(port, &first))?,
+                Some(fallback) => {
+                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", fallback))
+                        .await
+                        .map_err(|_| busy(port, &first))?;
+                    let _ = url.set_port(Some(fallback));
+                    listener
+                }
                 None => return Err(busy(port, &first)),
             },
         };
@@ -650,7 +653,7 @@ mod loopback {
                 tracing::warn!(error = %e, "the sign-in callback listener stopped");
             }
         });
-        Ok(())
+        Ok(url.to_string())
     }
 
     fn busy(port: u16, e: &std::io::Error) -> ApiError {
