@@ -44,10 +44,15 @@ def test_claude_code_prints_the_upstream_answer(gateway_url, tmp_path, model, an
     # in batches just after a request ends, so wait for that row.
     rows = rows_since(gateway_url, before)
     deadline = time.monotonic() + 5
-    while not any(r["stream"] for r in rows) and time.monotonic() < deadline:
+    while not any(r["stream"] and r["requested_model"] == model for r in rows) and time.monotonic() < deadline:
         time.sleep(0.05)
         rows = rows_since(gateway_url, before)
     assert rows, "the gateway recorded Claude Code's request"
     assert all(r["inbound_format"] == "anthropic" for r in rows)
-    assert all(r["provider"] == provider and r["status"] == 200 for r in rows)
-    assert any(r["stream"] for r in rows)
+    # Claude Code may also send background requests for its small model
+    # (titles, quota probes), depending on timing; only the asked model's
+    # requests are this test's concern.
+    asked = [r for r in rows if r["requested_model"] == model]
+    assert asked, rows
+    assert all(r["provider"] == provider and r["status"] == 200 for r in asked), rows
+    assert any(r["stream"] for r in asked)

@@ -250,6 +250,19 @@ async fn claude_manual_mode_needs_the_terms_acknowledged_and_sends_claude_codes_
         "You are Claude Code, Anthropic's official CLI for Claude."
     );
     assert_eq!(sent.body["system"][1]["text"], "Be brief.");
+
+    // Claude Code counts tokens before it asks; a subscription account is
+    // counted by the gateway (the OAuth token is not sent to the count route).
+    let calls_before = mock.requests().len();
+    let counted = gw
+        .post("/v1/messages/count_tokens")
+        .json(&json!({"model": "cc/claude-sonnet-4-5", "messages": [{"role": "user", "content": "hello there"}]}))
+        .send()
+        .await
+        .unwrap();
+    let counted = json_of(counted, 200).await;
+    assert!(counted["input_tokens"].as_u64().unwrap() > 0, "{counted}");
+    assert_eq!(mock.requests().len(), calls_before, "no upstream call");
     gw.stop().await;
 }
 

@@ -49,9 +49,10 @@ async fn count(
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::invalid_json)?;
     let request = anthropic::decode_request(&value).map_err(|e| ApiError::bad_request(e.0))?;
     let route = route_for(snapshot, grant, &request.model)?;
-    // Kiro is declared in Anthropic's format but has no count endpoint.
-    let counts_upstream = route.provider.format == WireFormat::Anthropic
-        && route.provider.adapter != Some(crate::providers::adapters::Adapter::Kiro);
+    // Only API-key Anthropic upstreams are asked: subscription accounts
+    // (Claude Code, Kiro) are counted here, which costs them nothing.
+    let counts_upstream =
+        route.provider.format == WireFormat::Anthropic && route.provider.oauth.is_none();
     if counts_upstream {
         let raw = RawObject::parse(&body)?;
         let upstream_body = Bytes::from(raw.with_model(&route.upstream_model));

@@ -2,7 +2,7 @@
 //!
 //! Usage: `omniroute-bench [--seconds N] [--drift-requests N] [--threads N]
 //! [--translate-requests N] [--translate-streams N] [--routing-requests N] [--routing-only]
-//! [--dashboard-requests N] [--dashboard-only]`
+//! [--dashboard-requests N] [--dashboard-only] [--oauth-only]`
 //! (`make bench` builds the release binaries first). Both servers run as
 //! child processes found next to this executable. A hyper 1 HTTP/1.1 load
 //! generator (one keep-alive connection per client) measures the mock
@@ -78,6 +78,7 @@ struct Args {
     dashboard_requests: usize,
     /// Run only the dashboard benchmark.
     dashboard_only: bool,
+    oauth_only: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -91,6 +92,7 @@ fn parse_args() -> Result<Args> {
         routing_only: false,
         dashboard_requests: 2_000,
         dashboard_only: false,
+        oauth_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -117,13 +119,14 @@ fn parse_args() -> Result<Args> {
                 args.dashboard_requests = value("--dashboard-requests")?.max(10) as usize
             }
             "--dashboard-only" => args.dashboard_only = true,
+            "--oauth-only" => args.oauth_only = true,
             "-h" | "--help" => {
                 println!(
                     "omniroute-bench [--seconds N (measured window, default 4)] \
                      [--drift-requests N (default 20000)] [--threads N (load generator threads, default 1)] \
                      [--translate-requests N (per path, default 300)] [--translate-streams N (in-process, default 2000)] \
                      [--routing-requests N (per path, default 2000)] [--routing-only] \
-                     [--dashboard-requests N (per path, default 2000)] [--dashboard-only]"
+                     [--dashboard-requests N (per path, default 2000)] [--dashboard-only] [--oauth-only]"
                 );
                 std::process::exit(0);
             }
@@ -153,6 +156,10 @@ fn main() -> ExitCode {
 /// Runs everything; returns the number of failed requests.
 fn run() -> Result<usize> {
     let args = parse_args()?;
+    if args.oauth_only {
+        oauth::run();
+        return Ok(0);
+    }
     let window = Duration::from_secs(args.seconds);
     let bin_dir = std::env::current_exe()
         .context("current exe")?

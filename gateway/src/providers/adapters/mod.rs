@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 use super::catalog::redirect_url;
 use super::oauth::TokenSet;
 use super::{ProviderDef, WireFormat};
+use crate::api::request::RawObject;
 use crate::snapshot::Account;
 use crate::translate::codec::{self, StreamEncoder};
 use crate::translate::collect::Collector;
+use serde_json::value::RawValue;
 
 /// The system text Claude Code opens every request with; subscription
 /// tokens are issued for Claude Code, and its requests carry it.
@@ -263,13 +265,14 @@ pub fn prepare(
         }
         Some(Adapter::Copilot) => {
             headers.insert("x-request-id", header(&request_id())?);
-            let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            headers.insert("x-initiator", HeaderValue::from_static(initiator(&parsed)));
+            headers.insert("x-initiator", HeaderValue::from_static(initiator(&body)));
             if copilot::needs_responses(tokens, target.model) {
                 // This model answers only on /responses: ask there, and
                 // read its answer back as the declared format.
                 url = reqwest::Url::parse(&format!("{}/responses", base.trim_end_matches('/')))
                     .map_err(|e| format!("bad API base {base}: {e}"))?;
+                let parsed: Value = serde_json::from_slice(&body)
+                    .map_err(|e| format!("the request body is not JSON: {e}"))?;
                 let request = codec::decode_request(provider.format, &parsed)
                     .map_err(|e| format!("the request cannot be read: {e}"))?;
                 reshape = Some(Reshape::Convert(Box::new(convert::AnswerConverter::new(
@@ -453,12 +456,9 @@ async fn kiro_account(
 }
 
 /// Asks an OpenAI-compatible upstream to stream, with the usage chunk.
-fn stream_with_usage(body: &mut Value) {
-    let Some(object) = body.as_object_mut() else {
-        return;
-    };
-    object.insert("stream".into(), Value::Bool(true));
-    object.insert("stream_options".into(), json!({"include_usage": true}));
+fn stream_with_usage(body: &mut TopLevel<'_>) {
+    body.set("stream", Value::Bool(true));
+    body.set("stream_options", json!({"include_usage": true}));
 }
 
 fn header(value: &str) -> Result<HeaderValue, String> {
@@ -481,20 +481,93 @@ fn api_base_url(api_base: &str) -> String {
     }
 }
 
-fn edit_json(body: &[u8], edit: fn(&mut Value)) -> Result<Bytes, String> {
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
-    edit(&mut value);
-    Ok(Bytes::from(value.to_string()))
+/// A request body whose top-level fields are edited without building a
+/// tree of the rest: the messages of a long session are copied byte for
+/// byte, and only the fields an edit reads are parsed.
+struct TopLevel<'a> {
+    raw: RawObject<'a>,
+    /// New values (`None`: removed), applied in place or appended.
+    changes: Vec<(&'static str, Option<Value>)>,
+}
+
+impl TopLevel<'_> {
+    /// A field as the body has it (or as an edit set it).
+    fn value(&self, key: &str) -> Option<Value> {
+        if let Some((_, change)) = self.changes.iter().rev().find(|(k, _)| *k == key) {
+            return change.clone();
+        }
+        serde_json::from_str(self.raw.get(key)?.get()).ok()
+    }
+
+    fn set(&mut self, key: &'static str, value: Value) {
+        self.changes.push((key, Some(value)));
+    }
+
+    fn remove(&mut self, key: &'static str) {
+        self.changes.push((key, None));
+    }
+
+    fn finish(self) -> Bytes {
+        let change = |key: &str| self.changes.iter().rev().find(|(k, _)| *k == key);
+        let mut out = Vec::with_capacity(
+            self.raw
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.get().len() + 4)
+                .sum::<usize>()
+                + 64,
+        );
+        let write = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            out.extend_from_slice(value);
+        };
+        let mut written: Vec<&str> = Vec::new();
+        for (key, value) in &self.raw.fields {
+            match change(key) {
+                None => write(&mut out, key, value.get().as_bytes()),
+                // A duplicated key is written once, with its new value.
+                Some(_) if written.contains(&key.as_ref()) => {}
+                Some((_, Some(new))) => {
+                    write(&mut out, key, new.to_string().as_bytes());
+                    written.push(key);
+                }
+                Some((_, None)) => written.push(key),
+            }
+        }
+        for (key, new) in &self.changes {
+            if let Some(new) = new
+                && !written.contains(key)
+                && change(key).is_some_and(|(_, c)| c.is_some())
+            {
+                write(&mut out, key, new.to_string().as_bytes());
+                written.push(key);
+            }
+        }
+        if out.is_empty() {
+            out.push(b'{');
+        }
+        out.push(b'}');
+        Bytes::from(out)
+    }
+}
+
+fn edit_json(body: &[u8], edit: fn(&mut TopLevel<'_>)) -> Result<Bytes, String> {
+    let raw: RawObject<'_> = serde_json::from_slice(body)
+        .map_err(|e| format!("the request body is not a JSON object: {e}"))?;
+    let mut fields = TopLevel {
+        raw,
+        changes: Vec::new(),
+    };
+    edit(&mut fields);
+    Ok(fields.finish())
 }
 
 /// Claude Code's identity as the first system block, unless it is there.
-fn claude_code_body(body: &mut Value) {
+fn claude_code_body(body: &mut TopLevel<'_>) {
     let identity = json!({"type": "text", "text": CLAUDE_CODE_IDENTITY});
-    let Some(object) = body.as_object_mut() else {
-        return;
-    };
-    let system = match object.remove("system") {
+    let system = match body.value("system") {
         None | Some(Value::Null) => vec![identity],
         Some(Value::String(text)) if text.starts_with(CLAUDE_CODE_IDENTITY) => {
             vec![json!({"type": "text", "text": text})]
@@ -512,19 +585,16 @@ fn claude_code_body(body: &mut Value) {
         }
         Some(other) => vec![identity, other],
     };
-    object.insert("system".into(), Value::Array(system));
+    body.set("system", Value::Array(system));
 }
 
 /// The ChatGPT backend's rules: nothing stored, always streamed,
 /// instructions present, no sampling or output caps (it refuses them).
-fn codex_body(body: &mut Value) {
-    let Some(object) = body.as_object_mut() else {
-        return;
-    };
-    object.insert("store".into(), Value::Bool(false));
-    object.insert("stream".into(), Value::Bool(true));
-    if !object.get("instructions").is_some_and(Value::is_string) {
-        object.insert("instructions".into(), Value::String(String::new()));
+fn codex_body(body: &mut TopLevel<'_>) {
+    body.set("store", Value::Bool(false));
+    body.set("stream", Value::Bool(true));
+    if !body.value("instructions").is_some_and(|v| v.is_string()) {
+        body.set("instructions", Value::String(String::new()));
     }
     for refused in [
         "max_output_tokens",
@@ -535,32 +605,43 @@ fn codex_body(body: &mut Value) {
         "safety_identifier",
         "stream_options",
     ] {
-        object.remove(refused);
+        body.remove(refused);
     }
     // Without stored responses, reasoning survives between turns only as
     // encrypted content the client sends back.
-    let include = object
-        .entry("include")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Some(list) = include.as_array_mut()
-        && !list.iter().any(|v| v == "reasoning.encrypted_content")
-    {
-        list.push(Value::String("reasoning.encrypted_content".into()));
+    let mut include = match body.value("include") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    if !include.iter().any(|v| v == "reasoning.encrypted_content") {
+        include.push(Value::String("reasoning.encrypted_content".into()));
     }
+    body.set("include", Value::Array(include));
 }
 
 /// Copilot bills a turn the user started differently from an agent's
 /// follow-up (a tool result): `user` when the last message is the user's
-/// own words.
-fn initiator(body: &Value) -> &'static str {
-    let last = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .and_then(|m| m.last());
-    match last {
-        Some(m) if m.get("role").and_then(Value::as_str) == Some("user") => "user",
-        None => "user",
-        Some(_) => "agent",
+/// own words. Only the last message is parsed.
+fn initiator(body: &[u8]) -> &'static str {
+    // One pass over the body: other fields are skipped, messages kept raw.
+    #[derive(serde::Deserialize)]
+    struct Messages<'a> {
+        #[serde(borrow, default)]
+        messages: Vec<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Role<'a> {
+        #[serde(borrow)]
+        role: Option<std::borrow::Cow<'a, str>>,
+    }
+    let last_role = serde_json::from_slice::<Messages<'_>>(body)
+        .ok()
+        .and_then(|m| m.messages.last().copied())
+        .and_then(|last| serde_json::from_str::<Role<'_>>(last.get()).ok())
+        .map(|m| m.role);
+    match last_role {
+        Some(Some(role)) if role != "user" => "agent",
+        _ => "user",
     }
 }
 
@@ -588,41 +669,67 @@ mod tests {
 
     #[test]
     fn claude_code_identity_comes_first_once() {
-        let mut body = json!({"system": "Be brief."});
-        claude_code_body(&mut body);
+        let edit = |body: &Value| -> Value {
+            let out = edit_json(body.to_string().as_bytes(), claude_code_body).unwrap();
+            serde_json::from_slice(&out).unwrap()
+        };
+        let body = edit(&json!({"model": "m", "system": "Be brief.", "messages": []}));
         assert_eq!(body["system"][0]["text"], CLAUDE_CODE_IDENTITY);
         assert_eq!(body["system"][1]["text"], "Be brief.");
-        let again = body.clone();
-        claude_code_body(&mut body);
-        assert_eq!(body, again);
-        let mut none = json!({"messages": []});
-        claude_code_body(&mut none);
+        assert_eq!(body["model"], "m");
+        assert_eq!(edit(&body), body, "once");
+        let none = edit(&json!({"messages": []}));
         assert_eq!(none["system"].as_array().unwrap().len(), 1);
     }
 
     #[test]
     fn codex_bodies_follow_the_backend_rules() {
-        let mut body = json!({"model": "gpt-5", "input": [], "stream": false, "store": true, "max_output_tokens": 10, "temperature": 0.2});
-        codex_body(&mut body);
+        let body = json!({"model": "gpt-5", "input": [{"role": "user", "content": "hi"}], "stream": false, "store": true, "max_output_tokens": 10, "temperature": 0.2});
+        let out = edit_json(body.to_string().as_bytes(), codex_body).unwrap();
+        let body: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(body["store"], false);
         assert_eq!(body["stream"], true);
         assert_eq!(body["instructions"], "");
         assert!(body.get("max_output_tokens").is_none() && body.get("temperature").is_none());
         assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
+        assert_eq!(body["input"][0]["content"], "hi");
+        // Untouched fields are copied as they came, byte for byte.
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(
+            text.contains(r#""input":[{"role":"user","content":"hi"}]"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn top_level_edits_keep_order_replace_duplicates_once_and_refuse_non_objects() {
+        let out = edit_json(
+            br#"{"a":1,"stream":false,"b":[1, 2],"stream":false}"#,
+            stream_with_usage,
+        )
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"a":1,"stream":true,"b":[1, 2],"stream_options":{"include_usage":true}}"#
+        );
+        assert!(edit_json(b"[1]", stream_with_usage).is_err());
+        assert_eq!(
+            &edit_json(b"{}", stream_with_usage).unwrap()[..],
+            br#"{"stream":true,"stream_options":{"include_usage":true}}"#
+        );
     }
 
     #[test]
     fn copilot_initiator_follows_the_last_message() {
         assert_eq!(
-            initiator(&json!({"messages": [{"role": "user", "content": "hi"}]})),
+            initiator(br#"{"messages": [{"role": "user", "content": "hi"}]}"#),
             "user"
         );
         assert_eq!(
-            initiator(
-                &json!({"messages": [{"role": "user"}, {"role": "assistant"}, {"role": "tool"}]})
-            ),
+            initiator(br#"{"messages": [{"role": "user"}, {"role": "assistant"}, {"role": "tool", "content": "42"}]}"#),
             "agent"
         );
+        assert_eq!(initiator(b"not json"), "user");
     }
 
     #[test]
@@ -655,14 +762,6 @@ mod tests {
         assert_eq!(conversation_id(1, &request), first);
         assert_ne!(conversation_id(2, &request), first);
         assert_eq!(first.len(), 36);
-    }
-
-    #[test]
-    fn a_forced_stream_asks_for_usage() {
-        let mut body = json!({"model": "m", "stream": false});
-        stream_with_usage(&mut body);
-        assert_eq!(body["stream"], true);
-        assert_eq!(body["stream_options"]["include_usage"], true);
     }
 
     #[test]
