@@ -15,7 +15,7 @@ use omniroute::snapshot::KeyGrant;
 use omniroute::store::api_keys::KeyLimits;
 use serde_json::json;
 
-const BATCHES: usize = 9;
+pub const BATCHES: usize = 9;
 
 /// A Chat Completions body of a little over `size` bytes, mostly source code.
 fn coding_body(size: usize) -> Vec<u8> {
@@ -34,7 +34,7 @@ fn coding_body(size: usize) -> Vec<u8> {
 }
 
 /// The median of `BATCHES` batches of `per_batch` calls, in ns per call.
-fn median_ns(per_batch: usize, mut call: impl FnMut()) -> f64 {
+pub fn median_ns(per_batch: usize, mut call: impl FnMut()) -> f64 {
     let mut samples: Vec<f64> = (0..BATCHES)
         .map(|_| {
             let started = Instant::now();

@@ -6,7 +6,6 @@
 //! is the path every request takes between renewals.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use omniroute::providers::adapters::{self, Target, copilot};
@@ -16,7 +15,7 @@ use omniroute::snapshot::Account;
 use omniroute::translate::{codec, ir};
 use reqwest::header::{HeaderMap, HeaderValue};
 
-const BATCHES: usize = 9;
+use super::guards::{BATCHES, median_ns};
 
 /// A request of a little over 100 KB, mostly source code, in `format`.
 fn coding_body(format: WireFormat, model: &str) -> Bytes {
@@ -39,20 +38,6 @@ fn coding_body(format: WireFormat, model: &str) -> Bytes {
         ..Default::default()
     };
     Bytes::from(codec::encode_request(format, &request).to_string())
-}
-
-fn median_ns(per_batch: usize, mut call: impl FnMut()) -> f64 {
-    let mut samples: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let started = Instant::now();
-            for _ in 0..per_batch {
-                call();
-            }
-            started.elapsed().as_nanos() as f64 / per_batch as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[BATCHES / 2]
 }
 
 fn account(provider: &ProviderDef, tokens: &Arc<TokenSet>) -> Account {
