@@ -45,6 +45,23 @@ pub async fn poll(gw: &TestGateway, provider: &str, login_id: &Value) -> Value {
     .await
 }
 
+/// Where the provider's authorize page sends the browser for a sign-in
+/// started as `started` (its `Location`, not followed), after checking it
+/// is a redirect.
+pub async fn authorize_redirect(started: &Value) -> String {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = no_redirects
+        .get(started["auth_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    answer.headers()["location"].to_str().unwrap().to_string()
+}
+
 /// A one-message chat completion for `model`.
 pub async fn chat(gw: &TestGateway, model: &str) -> reqwest::Response {
     gw.post("/v1/chat/completions")

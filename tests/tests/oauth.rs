@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use omniroute_tests::mock::oauth::DeviceStep;
-use omniroute_tests::oauth::{advance, chat, config, connection_in_state, start, start_login};
+use omniroute_tests::oauth::{
+    advance, authorize_redirect, chat, config, connection_in_state, start, start_login,
+};
 use omniroute_tests::{TestGateway, json_of};
 use serde_json::{Value, json};
 
@@ -11,17 +13,7 @@ use serde_json::{Value, json};
 /// back (no loopback port needed).
 async fn codex_manual_login(gw: &TestGateway) -> Value {
     let started = start_login(gw, "cx", json!({"mode": "manual"})).await;
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = no_redirects
-        .get(started["auth_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 302);
-    let landed = answer.headers()["location"].to_str().unwrap().to_string();
+    let landed = authorize_redirect(&started).await;
     assert!(
         landed.starts_with("http://localhost:1455/auth/callback?"),
         "{landed}"
@@ -180,16 +172,7 @@ async fn claude_manual_mode_needs_the_terms_acknowledged_and_sends_claude_codes_
         started["redirect_uri"],
         "https://platform.claude.com/oauth/code/callback"
     );
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = no_redirects
-        .get(started["auth_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let landed = answer.headers()["location"].to_str().unwrap().to_string();
+    let landed = authorize_redirect(&started).await;
     let url = reqwest::Url::parse(&landed).unwrap();
     let q = |n: &str| {
         url.query_pairs()

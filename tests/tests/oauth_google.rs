@@ -7,7 +7,7 @@ use omniroute_tests::mock::oauth::{
     CODE_ASSIST_PROJECT, CodeAssistState, OAUTH_INPUT_TOKENS, OAUTH_OUTPUT_TOKENS, OAUTH_TEXT,
     OAuthMock, Recorded,
 };
-use omniroute_tests::oauth::{chat, poll, start, start_login};
+use omniroute_tests::oauth::{authorize_redirect, chat, poll, start, start_login};
 use omniroute_tests::{TestGateway, json_of, parse_sse};
 use serde_json::{Value, json};
 
@@ -53,17 +53,7 @@ async fn gemini_cli_sign_in(gw: &TestGateway) -> Value {
 async fn antigravity_manual_sign_in(gw: &TestGateway) -> Value {
     let started = start_login(gw, "ag", json!({"mode": "manual", "accept_terms": true})).await;
     assert_eq!(started["redirect_uri"], ANTIGRAVITY_REDIRECT);
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = no_redirects
-        .get(started["auth_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 302);
-    let landed = answer.headers()["location"].to_str().unwrap().to_string();
+    let landed = authorize_redirect(&started).await;
     assert!(landed.starts_with(ANTIGRAVITY_REDIRECT), "{landed}");
     let done = json_of(
         gw.post("/api/oauth/ag/complete")

@@ -234,7 +234,7 @@ pub fn prepare(
         }
         WireFormat::Gemini => {
             return Err(format!(
-                "{} speaks the Gemini format through an adapter this gateway does not have yet",
+                "{} speaks the Gemini format without a Cloud Code adapter; a Gemini-format OAuth provider needs one in the catalog",
                 provider.name
             ));
         }
